@@ -1,0 +1,1 @@
+"""Control-plane database: ORM models, engine/session factories, migrations."""

@@ -1,0 +1,206 @@
+"""ORM models of the control-plane database (SQLAlchemy 2 typed declarative).
+
+Tables: `models` (a named model with its scaling config), `deployments` (one version of a model:
+which Hugging Face repo and revision, what it resolved to, its status), `replicas` (what the
+controller last observed running for a deployment) and `deployment_events` (an append-only log per
+deployment). Ids are uuid4 strings, except `deployment_events.id`: an autoincrement integer that
+orders events, so a reader can ask for "events after N". Every datetime is timezone-aware UTC,
+also on SQLite (which stores no offset). Deleting a model cascades to all of its rows.
+Migrations in `backend/migrations` must stay in step with these classes (a test compares them).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from plinth.types import DeploymentStatus, ReplicaState, Scaling
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend; naive datetimes are refused on write."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        # SQLite keeps no offset: store naive UTC and re-attach UTC on read.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _enum(cls: type[DeploymentStatus] | type[ReplicaState]) -> Enum:
+    # Stored as plain strings (no native PostgreSQL enum) so adding a value needs no ALTER TYPE.
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Model(Base):
+    __tablename__ = "models"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    min_replicas: Mapped[int] = mapped_column(Integer)
+    max_replicas: Mapped[int] = mapped_column(Integer)
+    concurrency_target: Mapped[float] = mapped_column(Float)
+    max_concurrency: Mapped[int] = mapped_column(Integer)
+    scale_down_delay_s: Mapped[float] = mapped_column(Float)
+    autoscaling_window_s: Mapped[float] = mapped_column(Float)
+    max_queue: Mapped[int] = mapped_column(Integer)
+
+    deployments: Mapped[list[Deployment]] = relationship(
+        back_populates="model",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Deployment.version.desc()",
+    )
+
+    @property
+    def scaling(self) -> Scaling:
+        return Scaling(
+            min_replicas=self.min_replicas,
+            max_replicas=self.max_replicas,
+            concurrency_target=self.concurrency_target,
+            max_concurrency=self.max_concurrency,
+            scale_down_delay_s=self.scale_down_delay_s,
+            autoscaling_window_s=self.autoscaling_window_s,
+            max_queue=self.max_queue,
+        )
+
+    @scaling.setter
+    def scaling(self, value: Scaling) -> None:
+        self.min_replicas = value.min_replicas
+        self.max_replicas = value.max_replicas
+        self.concurrency_target = value.concurrency_target
+        self.max_concurrency = value.max_concurrency
+        self.scale_down_delay_s = value.scale_down_delay_s
+        self.autoscaling_window_s = value.autoscaling_window_s
+        self.max_queue = value.max_queue
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    hf_repo: Mapped[str] = mapped_column(String(200))
+    revision: Mapped[str | None] = mapped_column(String(200))
+    resolved_revision: Mapped[str | None] = mapped_column(String(200))
+    model_path: Mapped[str | None] = mapped_column(Text)
+    task: Mapped[str | None] = mapped_column(String(64))
+    engine: Mapped[str] = mapped_column(String(32))
+    status: Mapped[DeploymentStatus] = mapped_column(_enum(DeploymentStatus))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    model: Mapped[Model] = relationship(back_populates="deployments")
+    replicas: Mapped[list[Replica]] = relationship(
+        back_populates="deployment",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Replica.started_at",
+    )
+    events: Mapped[list[DeploymentEvent]] = relationship(
+        back_populates="deployment",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="DeploymentEvent.id",
+    )
+
+
+class Replica(Base):
+    __tablename__ = "replicas"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[ReplicaState] = mapped_column(_enum(ReplicaState))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    port: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(Text)
+    # Measurements the controller reports with the replica, e.g. cold-start phase seconds.
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    deployment: Mapped[Deployment] = relationship(back_populates="replicas")
+
+
+class DeploymentEvent(Base):
+    __tablename__ = "deployment_events"
+
+    # Autoincrement (never reused on SQLite either): the order of events and the cursor of
+    # "events after N". BIGINT on PostgreSQL; SQLite needs INTEGER for a rowid alias.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    deployment_id: Mapped[str] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(64))
+    status: Mapped[DeploymentStatus] = mapped_column(_enum(DeploymentStatus))
+    message: Mapped[str] = mapped_column(Text)
+
+    deployment: Mapped[Deployment] = relationship(back_populates="events")
+
+    __table_args__ = {"sqlite_autoincrement": True}

@@ -1,0 +1,216 @@
+"""GraphQL object, input and union types of the v1 contract, and their builders from ORM rows.
+
+Objects are plain snapshots built inside a database thread (`*_from_row`), so resolvers never
+touch a Session on the event loop. Nested lists (a model's deployments, a deployment's replicas
+and events) resolve through the request's DataLoaders: one query per level, never one per parent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+
+from backend.db import models as orm
+from plinth.types import DeploymentStatus, ReplicaState
+from plinth.types import Scaling as ScalingModel
+
+if TYPE_CHECKING:
+    from backend.graphql.context import Context
+
+# The SDK's enums are the single source of the values; this registers them with GraphQL.
+strawberry.enum(DeploymentStatus)
+strawberry.enum(ReplicaState)
+
+
+@strawberry.type
+class Scaling:
+    min_replicas: int
+    max_replicas: int
+    concurrency_target: float
+    max_concurrency: int
+    scale_down_delay_seconds: float
+    autoscaling_window_seconds: float
+    max_queue: int
+
+    @classmethod
+    def from_model(cls, scaling: ScalingModel) -> Scaling:
+        return cls(
+            min_replicas=scaling.min_replicas,
+            max_replicas=scaling.max_replicas,
+            concurrency_target=scaling.concurrency_target,
+            max_concurrency=scaling.max_concurrency,
+            scale_down_delay_seconds=scaling.scale_down_delay_s,
+            autoscaling_window_seconds=scaling.autoscaling_window_s,
+            max_queue=scaling.max_queue,
+        )
+
+
+@strawberry.input
+class ScalingInput:
+    """Every field optional: omitted (or null) keeps the default on deploy, the value on update."""
+
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+    concurrency_target: float | None = None
+    max_concurrency: int | None = None
+    scale_down_delay_seconds: float | None = None
+    autoscaling_window_seconds: float | None = None
+    max_queue: int | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The given fields under `plinth.types.Scaling`'s snake_case names."""
+        values = {
+            "min_replicas": self.min_replicas,
+            "max_replicas": self.max_replicas,
+            "concurrency_target": self.concurrency_target,
+            "max_concurrency": self.max_concurrency,
+            "scale_down_delay_s": self.scale_down_delay_seconds,
+            "autoscaling_window_s": self.autoscaling_window_seconds,
+            "max_queue": self.max_queue,
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+
+@strawberry.input
+class DeployModelInput:
+    name: str
+    hugging_face_repo: str
+    revision: str | None = None
+    task: str | None = None
+    engine: str | None = "transformers"  # null means the default too
+    scaling: ScalingInput | None = None
+
+
+@strawberry.type
+class Replica:
+    id: strawberry.ID
+    state: ReplicaState
+    pid: int | None
+    port: int | None
+    started_at: datetime | None
+    ready_at: datetime | None
+    error: str | None
+
+
+@strawberry.type
+class DeploymentEvent:
+    id: strawberry.ID
+    deployment_id: strawberry.ID
+    at: datetime
+    kind: str
+    status: DeploymentStatus
+    message: str
+
+
+@strawberry.type
+class Deployment:
+    id: strawberry.ID
+    model_name: str
+    version: int
+    hugging_face_repo: str
+    revision: str | None
+    resolved_revision: str | None
+    task: str | None
+    engine: str
+    status: DeploymentStatus
+    error: str | None
+    created_at: datetime
+
+    @strawberry.field
+    async def replicas(self, info: strawberry.Info[Context]) -> list[Replica]:
+        return await info.context.loaders.replicas.load(str(self.id))
+
+    @strawberry.field
+    async def events(self, info: strawberry.Info[Context]) -> list[DeploymentEvent]:
+        return await info.context.loaders.events.load(str(self.id))
+
+
+@strawberry.type
+class Model:
+    model_id: strawberry.Private[str]
+    name: str
+    created_at: datetime
+    scaling: Scaling
+
+    @strawberry.field
+    async def deployments(self, info: strawberry.Info[Context]) -> list[Deployment]:
+        """Newest version first."""
+        return await info.context.loaders.deployments.load(self.model_id)
+
+    @strawberry.field
+    async def active_deployment(self, info: strawberry.Info[Context]) -> Deployment | None:
+        deployments = await info.context.loaders.deployments.load(self.model_id)
+        return next((d for d in deployments if d.status is DeploymentStatus.ACTIVE), None)
+
+
+@strawberry.type
+class ValidationError:
+    field: str
+    message: str
+
+
+@strawberry.type
+class NotFoundError:
+    message: str
+
+
+@strawberry.type
+class DeletedModel:
+    name: str
+
+
+DeployModelResult = Annotated[Deployment | ValidationError, strawberry.union("DeployModelResult")]
+UpdateScalingResult = Annotated[
+    Model | ValidationError | NotFoundError, strawberry.union("UpdateScalingResult")
+]
+DeleteModelResult = Annotated[DeletedModel | NotFoundError, strawberry.union("DeleteModelResult")]
+
+
+def model_from_row(row: orm.Model) -> Model:
+    return Model(
+        model_id=row.id,
+        name=row.name,
+        created_at=row.created_at,
+        scaling=Scaling.from_model(row.scaling),
+    )
+
+
+def deployment_from_row(row: orm.Deployment, model_name: str) -> Deployment:
+    return Deployment(
+        id=strawberry.ID(row.id),
+        model_name=model_name,
+        version=row.version,
+        hugging_face_repo=row.hf_repo,
+        revision=row.revision,
+        resolved_revision=row.resolved_revision,
+        task=row.task,
+        engine=row.engine,
+        status=row.status,
+        error=row.error,
+        created_at=row.created_at,
+    )
+
+
+def replica_from_row(row: orm.Replica) -> Replica:
+    return Replica(
+        id=strawberry.ID(row.id),
+        state=row.state,
+        pid=row.pid,
+        port=row.port,
+        started_at=row.started_at,
+        ready_at=row.ready_at,
+        error=row.error,
+    )
+
+
+def event_from_row(row: orm.DeploymentEvent) -> DeploymentEvent:
+    return DeploymentEvent(
+        id=strawberry.ID(str(row.id)),
+        deployment_id=strawberry.ID(row.deployment_id),
+        at=row.at,
+        kind=row.kind,
+        status=row.status,
+        message=row.message,
+    )

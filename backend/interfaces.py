@@ -1,0 +1,27 @@
+"""What the API needs from the rest of the platform, as small protocols (no imports of them).
+
+- `DeployStarter.start_deploy(deployment_id)`: begin the deploy of a committed PENDING deployment
+  (the platform starts the Temporal `DeployModel` workflow; tests record calls).
+- `PredictPlane`: the serving data plane (`serving.plane.DataPlane` satisfies it).
+- `Wake`: poke the controller to reload desired state now (after scaling changes and deletes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+
+class DeployStarter(Protocol):
+    async def start_deploy(self, deployment_id: str) -> None: ...
+
+
+class PredictPlane(Protocol):
+    async def predict(self, model_name: str, payload: bytes, *, timeout_s: float = 60.0) -> bytes:
+        """The replica's JSON answer, unchanged; raises `serving.errors.ServingError`."""
+        ...
+
+    def routable(self, model_name: str) -> bool: ...
+
+
+Wake = Callable[[], None]

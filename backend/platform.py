@@ -1,0 +1,152 @@
+"""`plinth up`: the whole platform in one process on its embedded default.
+
+One asyncio loop runs the HTTP gateway and GraphQL API (uvicorn), the replica controller, and a
+Temporal worker; the Temporal dev server and the replicas are child processes that die with it
+(PR_SET_PDEATHSIG), so even a SIGKILL leaves no orphan. On start the database is migrated and the
+controller reconciles: every ACTIVE deployment comes back to its minimum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Generator
+
+import uvicorn
+from sqlalchemy.orm import sessionmaker
+from temporalio.client import Client
+
+from backend.app import create_app
+from backend.control_store import SqlControlStore
+from backend.db.migrate import upgrade_database
+from backend.db.session import make_engine
+from backend.settings import Settings
+from backend.temporal_server import TemporalDevServer
+from serving.controller import Controller
+from serving.runtime_local import LocalProcessRuntime
+from workflows.names import DEPLOY_MODEL_WORKFLOW, DeployModelInput, deploy_workflow_id
+from workflows.worker import build_worker
+
+log = logging.getLogger("plinth.platform")
+
+
+class TemporalDeployStarter:
+    """Starts the DeployModel workflow by name; the API never imports workflow code."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self._client = client
+        self._task_queue = task_queue
+
+    async def start_deploy(self, deployment_id: str) -> None:
+        await self._client.start_workflow(
+            DEPLOY_MODEL_WORKFLOW,
+            DeployModelInput(deployment_id),
+            id=deploy_workflow_id(deployment_id),
+            task_queue=self._task_queue,
+        )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the platform shuts down its parts in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def serve(settings: Settings, *, on_ready: Callable[[str], None] | None = None) -> None:
+    """Run the platform until SIGINT/SIGTERM, then stop replicas, worker and Temporal in order."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.effective_database_url
+    await asyncio.to_thread(upgrade_database, url)
+    engine = make_engine(url)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+
+    dev_server: TemporalDevServer | None = None
+    address = settings.temporal_address
+    if address is None:
+        dev_server = TemporalDevServer(settings.home)
+        address = await dev_server.start()
+    runtime = LocalProcessRuntime(settings.log_dir / "replicas")
+    controller = Controller(SqlControlStore(sessions), runtime)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        client = await Client.connect(address, namespace=settings.temporal_namespace)
+        worker = build_worker(
+            client,
+            task_queue=settings.task_queue,
+            session_factory=sessions,
+            wake=controller.wake,
+        )
+        app = create_app(
+            settings=settings,
+            sessionmaker=sessions,
+            plane=controller.plane,
+            deploy_starter=TemporalDeployStarter(client, settings.task_queue),
+            wake=controller.wake,
+        )
+        server = _Server(
+            uvicorn.Config(
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_level="warning",
+                lifespan="on",
+                timeout_graceful_shutdown=10,
+            )
+        )
+        tasks = [
+            asyncio.create_task(controller.run(), name="controller"),
+            asyncio.create_task(worker.run(), name="worker"),
+            asyncio.create_task(server.serve(), name="http"),
+        ]
+        waiter = asyncio.create_task(stop.wait())
+        while not server.started:
+            done = [t for t in tasks if t.done()]
+            if done:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            if on_ready is not None:
+                on_ready(settings.base_url)
+        await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.error(
+                    "platform component %s failed", task.get_name(), exc_info=task.exception()
+                )
+        waiter.cancel()
+        server.should_exit = True
+        await _wait(tasks[2], 15)
+        await worker.shutdown() if worker.is_running else None
+        await controller.shutdown()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        failed = [t for t in tasks if not t.cancelled() and t.exception() is not None]
+        if failed and not stop.is_set():
+            raise RuntimeError(f"platform component {failed[0].get_name()} failed") from (
+                failed[0].exception()
+            )
+    finally:
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await controller.shutdown()
+        if dev_server is not None:
+            await dev_server.stop()
+        engine.dispose()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _wait(task: asyncio.Task[None], timeout_s: float) -> None:
+    with contextlib.suppress(BaseException):
+        await asyncio.wait_for(asyncio.shield(task), timeout_s)

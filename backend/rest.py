@@ -1,0 +1,201 @@
+"""REST routes (inference and health) and the JSON error format of every HTTP error.
+
+Contract: every error answer is `{"error": {"type", "message", ...}}` with the right status:
+- `POST /v1/models/{name}/predict`: the body must be a JSON object with "inputs" (422
+  `invalid_request` with `field` "body" or "inputs"); it is passed to the data plane unchanged and
+  the replica's JSON comes back unchanged. Data-plane errors keep their status, type and headers
+  (429 `queue_full` with Retry-After, 504 `timeout`, ...). When the plane has no route for the
+  model, the database decides: unknown model -> 404 `not_found`; known model -> 503 `unavailable`
+  saying the status of its latest deployment and what to do. The hot path reads no database.
+- `GET /healthz` -> `{"status": "ok"}`.
+- Unknown routes (404), wrong methods (405), request validation (422) and unhandled exceptions
+  (500, logged) use the same error shape (`install_error_handlers`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from backend import services
+from backend.db.session import session_scope
+from backend.interfaces import PredictPlane
+from plinth.types import DeploymentStatus
+from serving.errors import ModelNotRoutable, ServingError
+
+log = logging.getLogger("plinth.rest")
+
+_TYPE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def error_response(
+    http_status: int,
+    error_type: str,
+    message: str,
+    /,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """The contract's error answer: {"error": {"type", "message", **extra}}."""
+    return JSONResponse(
+        {"error": {"type": error_type, "message": message, **extra}},
+        status_code=http_status,
+        headers=headers,
+    )
+
+
+def create_rest_router(
+    *, plane: PredictPlane, sessions: sessionmaker[Session], predict_timeout_s: float
+) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.post("/v1/models/{name}/predict")
+    async def predict(name: str, request: Request) -> Response:
+        payload = await request.body()
+        invalid = _check_predict_body(payload)
+        if invalid is not None:
+            return invalid
+        try:
+            answer = await plane.predict(name, payload, timeout_s=predict_timeout_s)
+        except ModelNotRoutable:
+            return await asyncio.to_thread(_not_routable, sessions, name)
+        except ServingError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        return Response(answer, media_type="application/json")
+
+    return router
+
+
+def _check_predict_body(payload: bytes) -> JSONResponse | None:
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return error_response(
+            422,
+            "invalid_request",
+            f'request body is not valid JSON ({exc}); send {{"inputs": ...}}',
+            field="body",
+        )
+    if not isinstance(body, dict):
+        return error_response(
+            422,
+            "invalid_request",
+            f'request body must be a JSON object like {{"inputs": ...}}, not {type(body).__name__}',
+            field="inputs",
+        )
+    if "inputs" not in body:
+        return error_response(
+            422, "invalid_request", 'request body has no "inputs" field', field="inputs"
+        )
+    if "parameters" in body and not isinstance(body["parameters"], dict):
+        return error_response(
+            422, "invalid_request", '"parameters" must be a JSON object', field="parameters"
+        )
+    return None
+
+
+def _not_routable(sessions: sessionmaker[Session], name: str) -> JSONResponse:
+    """404 if no model `name` exists, else 503 explaining why it serves nothing yet."""
+    with session_scope(sessions) as session:
+        model = services.get_model(session=session, name=name)
+        if model is None:
+            return error_response(
+                404, "not_found", f"model '{name}' not found; see `plinth models`"
+            )
+        latest = services.latest_deployment(session=session, model_id=model.id)
+        if latest is None:
+            return error_response(
+                503,
+                "unavailable",
+                f"model '{name}' has no deployment; deploy it with `plinth deploy`",
+                model=name,
+                deployment_status=None,
+            )
+        status, version, error = latest.status, latest.version, latest.error
+    headers: dict[str, str] | None = None
+    if status in (DeploymentStatus.PENDING, DeploymentStatus.DEPLOYING):
+        message = (
+            f"model '{name}' is not serving yet: version {version} is {status.value}; "
+            "retry when it is ACTIVE (see `plinth models`)"
+        )
+        headers = {"Retry-After": "5"}
+    elif status is DeploymentStatus.FAILED:
+        message = (
+            f"model '{name}' is not serving: the deploy of version {version} FAILED"
+            f"{f': {error}' if error else ''}; fix the cause and deploy it again"
+        )
+    elif status is DeploymentStatus.ACTIVE:
+        message = (
+            f"model '{name}' is ACTIVE (version {version}) but has no route yet; "
+            "retry in a few seconds"
+        )
+        headers = {"Retry-After": "1"}
+    else:
+        message = (
+            f"model '{name}' has no active deployment (version {version} is {status.value}); "
+            "deploy it again"
+        )
+    return error_response(
+        503, "unavailable", message, headers=headers, model=name, deployment_status=status.value
+    )
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every HTTP error, including the framework's own, in the contract's JSON shape."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        status = exc.status_code
+        if status < 400:  # pragma: no cover - redirects are not errors
+            return Response(status_code=status, headers=exc.headers)
+        message = exc.detail if isinstance(exc.detail, str) and exc.detail else _phrase(status)
+        error_type = _TYPE_BY_STATUS.get(status, "internal" if status >= 500 else "bad_request")
+        return error_response(status, error_type, message, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+        field = ".".join(loc) or "body"
+        message = str(first.get("msg", "invalid request"))
+        return error_response(422, "invalid_request", f"{field}: {message}", field=field)
+
+    @app.exception_handler(Exception)
+    async def unhandled(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "internal", "internal server error; see the server log")

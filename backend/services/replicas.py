@@ -1,0 +1,81 @@
+"""Service functions behind the controller's store: desired state out, observed replicas in.
+
+`desired_specs` maps deployment statuses to controller phases (DEPLOYING with a resolved
+`model_path` -> Phase.DEPLOYING, ACTIVE -> Phase.ACTIVE, anything else -> absent, i.e. stopped).
+`replace_replicas` overwrites what was observed for one deployment; `clear_replicas` forgets all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, joinedload
+
+from backend.db import models as orm
+from plinth.types import DeploymentStatus
+from serving.spec import DeploymentSpec, Phase, ReplicaObservation
+
+
+def desired_specs(session: Session) -> list[DeploymentSpec]:
+    rows = session.scalars(
+        select(orm.Deployment)
+        .where(orm.Deployment.status.in_([DeploymentStatus.DEPLOYING, DeploymentStatus.ACTIVE]))
+        .options(joinedload(orm.Deployment.model))
+        .order_by(orm.Deployment.created_at, orm.Deployment.id)
+    ).all()
+    specs: list[DeploymentSpec] = []
+    for row in rows:
+        # Neither phase can start replicas before the snapshot is resolved to a local path.
+        if row.model_path is None or row.task is None:
+            continue
+        phase = Phase.ACTIVE if row.status is DeploymentStatus.ACTIVE else Phase.DEPLOYING
+        specs.append(
+            DeploymentSpec(
+                deployment_id=row.id,
+                model_name=row.model.name,
+                model_path=row.model_path,
+                task=row.task,
+                engine=row.engine,
+                scaling=row.model.scaling,
+                phase=phase,
+            )
+        )
+    return specs
+
+
+def replace_replicas(
+    session: Session, *, deployment_id: str, replicas: Sequence[ReplicaObservation]
+) -> bool:
+    """Replace the replica rows of a deployment; False (and nothing written) if it is gone."""
+    if session.get(orm.Deployment, deployment_id) is None:
+        return False
+    session.execute(delete(orm.Replica).where(orm.Replica.deployment_id == deployment_id))
+    session.add_all(
+        orm.Replica(
+            id=obs.replica_id,
+            deployment_id=deployment_id,
+            state=obs.state,
+            pid=obs.pid,
+            port=obs.port,
+            started_at=_aware(obs.started_at),
+            ready_at=_aware(obs.ready_at),
+            error=obs.error,
+            extra=dict(obs.extra),
+        )
+        for obs in replicas
+    )
+    session.flush()
+    return True
+
+
+def clear_replicas(session: Session) -> None:
+    session.execute(delete(orm.Replica))
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # A naive datetime from the controller is local time (datetime.now()); store it as UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.astimezone(UTC)

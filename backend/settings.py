@@ -1,0 +1,84 @@
+"""Typed server configuration, read from `PLINTH_*` environment variables.
+
+Contract: `get_settings()` builds a fresh `Settings` each call (nothing is read at import time).
+Fields: `home` (PLINTH_HOME, default ~/.plinth), `database_url` (PLINTH_DATABASE_URL; None means
+the SQLite file `{home}/plinth.db`), `temporal_address` (None = start the embedded dev server),
+`temporal_namespace`, `task_queue`, `redis_url`, `host`/`port` (server bind),
+`predict_timeout_s` (default deadline of one predict request). Derived: `effective_database_url`,
+`log_dir` (`{home}/logs`), `base_url` (where clients on this machine reach the server).
+Directories are created on demand by `ensure_dirs()`, never as a side effect of reading a field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
+
+
+class Settings(BaseSettings):
+    """Server settings; every field can be set with the environment variable PLINTH_<FIELD>."""
+
+    model_config = SettingsConfigDict(env_prefix="PLINTH_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".plinth",
+        description="Platform state: SQLite database, Temporal state, logs.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL (sqlite:///... or postgresql://...); None = SQLite in home.",
+    )
+    temporal_address: str | None = Field(
+        default=None, description="host:port of a Temporal cluster; None = embedded dev server."
+    )
+    temporal_namespace: str = "default"
+    task_queue: str = "plinth"
+    redis_url: str | None = Field(default=None, description="Redis for shared gateway state.")
+    host: str = Field(default="127.0.0.1", description="Address the HTTP server binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the HTTP server binds to.")
+    predict_timeout_s: float = Field(
+        default=60.0, gt=0, description="Deadline of one predict request, queueing included."
+    )
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("database_url", "temporal_address", "redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `PLINTH_DATABASE_URL=` in a shell or .env file means "not set", not "empty URL".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url is not None:
+            return self.database_url
+        return f"sqlite:///{self.home / 'plinth.db'}"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.host in _WILDCARD_HOSTS else self.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def ensure_dirs(self) -> None:
+        """Create `home` and `log_dir` if they do not exist."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+
+
+def get_settings() -> Settings:
+    """Read the settings from the environment now."""
+    return Settings()

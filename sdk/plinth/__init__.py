@@ -1,0 +1,77 @@
+"""Plinth SDK: deploy and call models on a Plinth platform.
+
+    import plinth
+
+    with plinth.Client() as client:  # PLINTH_URL (or PLINTH_HOST/PORT), PLINTH_API_KEY
+        client.models.deploy("sentence-transformers/all-MiniLM-L6-v2", name="minilm")
+        client.models.predict("minilm", ["Hello world"])
+
+Errors are `plinth.PlinthError` subclasses (see `plinth._exceptions`); public types are the
+pydantic models of `plinth.types`. The `plinth` command is `plinth.cli`.
+"""
+
+from plinth._client import AsyncClient, AsyncModels, Client, Models
+from plinth._exceptions import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    ConflictError,
+    DeploymentFailedError,
+    DeploymentTimeoutError,
+    NotFoundError,
+    PermissionDeniedError,
+    PlinthError,
+    RateLimitError,
+    ServiceUnavailableError,
+    ValidationError,
+)
+from plinth._operations import ScalingFields
+from plinth.types import (
+    NAME_PATTERN,
+    TASKS,
+    Deployment,
+    DeploymentEvent,
+    DeploymentStatus,
+    FieldError,
+    Model,
+    Replica,
+    ReplicaState,
+    Scaling,
+    validate_name,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "NAME_PATTERN",
+    "TASKS",
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AsyncModels",
+    "AuthenticationError",
+    "Client",
+    "ConflictError",
+    "Deployment",
+    "DeploymentEvent",
+    "DeploymentFailedError",
+    "DeploymentStatus",
+    "DeploymentTimeoutError",
+    "FieldError",
+    "Model",
+    "Models",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PlinthError",
+    "RateLimitError",
+    "Replica",
+    "ReplicaState",
+    "Scaling",
+    "ScalingFields",
+    "ServiceUnavailableError",
+    "ValidationError",
+    "__version__",
+    "validate_name",
+]

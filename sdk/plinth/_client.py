@@ -1,0 +1,357 @@
+"""`Client` and `AsyncClient`: the platform over HTTP (GraphQL for control, REST for predict).
+
+    with plinth.Client() as client:            # PLINTH_URL / PLINTH_API_KEY, or arguments
+        client.models.deploy("sentence-transformers/all-MiniLM-L6-v2", name="minilm")
+        client.models.predict("minilm", ["Hello world"])   # {"embeddings": [[...]]}
+
+Both clients send the same `_operations.Call`s and share `_watch.DeploymentWatcher`, so the
+two classes below only differ in how they wait for I/O. `transport=` takes any httpx transport
+(`httpx.MockTransport(handler)` in tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar, Unpack
+
+import httpx
+
+from plinth import _operations as ops
+from plinth._config import auth_headers, resolve_api_key, resolve_base_url
+from plinth._exceptions import PlinthError
+from plinth._operations import ScalingFields
+from plinth._watch import DeploymentWatcher
+from plinth.types import Deployment, DeploymentEvent, Model, Scaling
+
+__all__ = ["AsyncClient", "AsyncModels", "Client", "Models"]
+
+T = TypeVar("T")
+EventCallback = Callable[[DeploymentEvent], object]
+
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_DEPLOY_TIMEOUT = 600.0
+DEFAULT_POLL_INTERVAL = 0.5
+
+
+class _ClientBase:
+    def __init__(self, base_url: str | None, api_key: str | None, timeout: float | None) -> None:
+        self.base_url = resolve_base_url(base_url)
+        self.api_key = resolve_api_key(api_key)
+        self.timeout = timeout
+
+    def _http_options(self) -> dict[str, Any]:
+        from plinth import __version__
+
+        headers = {"User-Agent": f"plinth-python/{__version__}", **auth_headers(self.api_key)}
+        return {"base_url": self.base_url, "headers": headers, "timeout": self.timeout}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+
+class Client(_ClientBase):
+    """Synchronous client. Use as a context manager, or call `close()`."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, api_key, timeout)
+        self._http = httpx.Client(transport=transport, **self._http_options())
+        self.models = Models(self)
+
+    def send(self, call: ops.Call[T]) -> T:
+        """Send one operation; raises the SDK's typed errors."""
+        try:
+            response = self._http.request(
+                call.method, call.path, json=call.json, timeout=call.request_timeout()
+            )
+        except httpx.TransportError as exc:
+            raise ops.transport_error(exc, self.base_url, call.timeout or self.timeout) from exc
+        return call.parse(response)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncClient(_ClientBase):
+    """Asynchronous client with the same API; use `async with`, or `await aclose()`."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, api_key, timeout)
+        self._http = httpx.AsyncClient(transport=transport, **self._http_options())
+        self.models = AsyncModels(self)
+
+    async def send(self, call: ops.Call[T]) -> T:
+        """Send one operation; raises the SDK's typed errors."""
+        try:
+            response = await self._http.request(
+                call.method, call.path, json=call.json, timeout=call.request_timeout()
+            )
+        except httpx.TransportError as exc:
+            raise ops.transport_error(exc, self.base_url, call.timeout or self.timeout) from exc
+        return call.parse(response)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _deploy_call(
+    hugging_face_repo: str,
+    name: str,
+    revision: str | None,
+    task: str | None,
+    engine: str,
+    scaling: Scaling | None,
+    overrides: Mapping[str, Any],
+) -> ops.Call[Deployment]:
+    return ops.deploy_model(
+        name=name,
+        hugging_face_repo=hugging_face_repo,
+        revision=revision,
+        task=task,
+        engine=engine,
+        scaling=ops.scaling_values(scaling, overrides),
+    )
+
+
+class Models:
+    """`client.models`: deploy, inspect, scale, delete and call models."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def deploy(
+        self,
+        hugging_face_repo: str,
+        *,
+        name: str,
+        revision: str | None = None,
+        task: str | None = None,
+        engine: str = "transformers",
+        scaling: Scaling | None = None,
+        wait: bool = True,
+        timeout: float = DEFAULT_DEPLOY_TIMEOUT,
+        on_event: EventCallback | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        **scaling_fields: Unpack[ScalingFields],
+    ) -> Deployment:
+        """Deploy a Hugging Face repo as the new model `name`.
+
+        Scaling: `scaling` (all fields) and/or single `Scaling` fields as keywords
+        (`min_replicas=1, max_replicas=3`; they win over `scaling`); what is left out takes
+        the platform's defaults. With `wait` (default), polls until the deployment is
+        ACTIVE and returns it, calling `on_event` for each deployment event as it arrives;
+        raises `DeploymentFailedError` if it FAILED, `DeploymentTimeoutError` after `timeout`
+        seconds. Without `wait`, returns the new (PENDING) deployment at once.
+        Raises `ValidationError` (with `.field`) for a refused input, including a name that is
+        already taken (field `name`).
+        """
+        call = _deploy_call(
+            hugging_face_repo, name, revision, task, engine, scaling, scaling_fields
+        )
+        deployment = self._client.send(call)
+        if not wait:
+            return deployment
+        return self.wait_for_deployment(
+            deployment.id, timeout=timeout, on_event=on_event, poll_interval=poll_interval
+        )
+
+    def wait_for_deployment(
+        self,
+        deployment_id: str,
+        *,
+        timeout: float = DEFAULT_DEPLOY_TIMEOUT,
+        on_event: EventCallback | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> Deployment:
+        """Poll a deployment until it is ACTIVE (returned) or FAILED (raised); see `deploy`."""
+        watcher = DeploymentWatcher(timeout=timeout, poll_interval=poll_interval)
+        while True:
+            try:
+                deployment, events = self._client.send(ops.get_deployment(deployment_id))
+            except PlinthError as exc:
+                watcher.failed(exc)
+            else:
+                for event in watcher.update(deployment, events):
+                    if on_event is not None:
+                        on_event(event)
+                done = watcher.outcome()
+                if done is not None:
+                    return done
+            time.sleep(watcher.delay())
+
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        """One deployment by id; `NotFoundError` if there is none."""
+        return self._client.send(ops.get_deployment(deployment_id))[0]
+
+    def events(self, deployment_id: str) -> list[DeploymentEvent]:
+        """A deployment's events so far, oldest first."""
+        return self._client.send(ops.get_deployment(deployment_id))[1]
+
+    def get(self, name: str) -> Model:
+        """A model with its scaling and deployments (newest first); `NotFoundError` if none."""
+        return self._client.send(ops.get_model(name))
+
+    def list(self) -> list[Model]:
+        return self._client.send(ops.list_models())
+
+    def update_scaling(
+        self,
+        name: str,
+        scaling: Scaling | None = None,
+        **scaling_fields: Unpack[ScalingFields],
+    ) -> Model:
+        """Change a model's scaling: all of `scaling` if given, then the `Scaling` fields given as
+        keywords (`max_replicas=4`); fields left out keep their current values. Returns the
+        updated model; `ValidationError` (with `.field`) if the result breaks a rule."""
+        return self._client.send(
+            ops.update_scaling(name, ops.scaling_values(scaling, scaling_fields))
+        )
+
+    def delete(self, name: str) -> None:
+        """Delete a model, its deployments and replicas; `NotFoundError` if there is none."""
+        self._client.send(ops.delete_model(name))
+
+    def predict(
+        self,
+        name: str,
+        inputs: Any,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
+        """Call a model (`POST /v1/models/{name}/predict`) and return its parsed JSON answer."""
+        return self._client.send(ops.predict(name, inputs, parameters, timeout))
+
+
+class AsyncModels:
+    """`async_client.models`: the same operations as `Models`, awaitable."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    # `timeout` here bounds the wait for the deployment (or one request), as in the sync API,
+    # so the ASYNC109 advice (use asyncio.timeout instead) does not apply.
+    async def deploy(
+        self,
+        hugging_face_repo: str,
+        *,
+        name: str,
+        revision: str | None = None,
+        task: str | None = None,
+        engine: str = "transformers",
+        scaling: Scaling | None = None,
+        wait: bool = True,
+        timeout: float = DEFAULT_DEPLOY_TIMEOUT,  # noqa: ASYNC109
+        on_event: EventCallback | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        **scaling_fields: Unpack[ScalingFields],
+    ) -> Deployment:
+        """See `Models.deploy`; `on_event` may also be a coroutine function."""
+        call = _deploy_call(
+            hugging_face_repo, name, revision, task, engine, scaling, scaling_fields
+        )
+        deployment = await self._client.send(call)
+        if not wait:
+            return deployment
+        return await self.wait_for_deployment(
+            deployment.id, timeout=timeout, on_event=on_event, poll_interval=poll_interval
+        )
+
+    async def wait_for_deployment(
+        self,
+        deployment_id: str,
+        *,
+        timeout: float = DEFAULT_DEPLOY_TIMEOUT,  # noqa: ASYNC109
+        on_event: EventCallback | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        **scaling_fields: Unpack[ScalingFields],
+    ) -> Deployment:
+        """See `Models.wait_for_deployment`."""
+        watcher = DeploymentWatcher(timeout=timeout, poll_interval=poll_interval)
+        while True:
+            try:
+                deployment, events = await self._client.send(ops.get_deployment(deployment_id))
+            except PlinthError as exc:
+                watcher.failed(exc)
+            else:
+                for event in watcher.update(deployment, events):
+                    if on_event is not None:
+                        result = on_event(event)
+                        if inspect.isawaitable(result):
+                            await result
+                done = watcher.outcome()
+                if done is not None:
+                    return done
+            await asyncio.sleep(watcher.delay())
+
+    async def get_deployment(self, deployment_id: str) -> Deployment:
+        return (await self._client.send(ops.get_deployment(deployment_id)))[0]
+
+    async def events(self, deployment_id: str) -> list[DeploymentEvent]:
+        return (await self._client.send(ops.get_deployment(deployment_id)))[1]
+
+    async def get(self, name: str) -> Model:
+        return await self._client.send(ops.get_model(name))
+
+    async def list(self) -> list[Model]:
+        return await self._client.send(ops.list_models())
+
+    async def update_scaling(
+        self,
+        name: str,
+        scaling: Scaling | None = None,
+        **scaling_fields: Unpack[ScalingFields],
+    ) -> Model:
+        """See `Models.update_scaling`."""
+        call = ops.update_scaling(name, ops.scaling_values(scaling, scaling_fields))
+        return await self._client.send(call)
+
+    async def delete(self, name: str) -> None:
+        await self._client.send(ops.delete_model(name))
+
+    async def predict(
+        self,
+        name: str,
+        inputs: Any,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> Any:
+        return await self._client.send(ops.predict(name, inputs, parameters, timeout))

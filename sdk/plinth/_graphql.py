@@ -1,0 +1,190 @@
+"""The GraphQL documents the SDK sends, and the mapping of their camelCase results onto
+`plinth.types` (snake_case).
+
+Each `*_FIELDS` table maps a contract GraphQL field to its `plinth.types` attribute; the
+selection sets are generated from the same tables, so what is asked for is exactly what is
+parsed. Expected failures arrive as union members (`ValidationError`, `NotFoundError`) and are
+raised here as the SDK's exceptions of the same names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from plinth._exceptions import APIError, NotFoundError, ValidationError
+from plinth.types import Deployment, DeploymentEvent, Model, Scaling
+
+SCALING_FIELDS: Mapping[str, str] = {
+    "minReplicas": "min_replicas",
+    "maxReplicas": "max_replicas",
+    "concurrencyTarget": "concurrency_target",
+    "maxConcurrency": "max_concurrency",
+    "scaleDownDelaySeconds": "scale_down_delay_s",
+    "autoscalingWindowSeconds": "autoscaling_window_s",
+    "maxQueue": "max_queue",
+}
+SCALING_INPUT_NAMES: Mapping[str, str] = {snake: camel for camel, snake in SCALING_FIELDS.items()}
+
+REPLICA_FIELDS: Mapping[str, str] = {
+    "id": "id",
+    "state": "state",
+    "pid": "pid",
+    "port": "port",
+    "startedAt": "started_at",
+    "readyAt": "ready_at",
+    "error": "error",
+}
+
+EVENT_FIELDS: Mapping[str, str] = {
+    "id": "id",
+    "deploymentId": "deployment_id",
+    "at": "at",
+    "kind": "kind",
+    "status": "status",
+    "message": "message",
+}
+
+DEPLOYMENT_FIELDS: Mapping[str, str] = {
+    "id": "id",
+    "modelName": "model_name",
+    "version": "version",
+    "huggingFaceRepo": "hugging_face_repo",
+    "revision": "revision",
+    "resolvedRevision": "resolved_revision",
+    "task": "task",
+    "engine": "engine",
+    "status": "status",
+    "error": "error",
+    "createdAt": "created_at",
+}
+
+MODEL_FIELDS: Mapping[str, str] = {"name": "name", "createdAt": "created_at"}
+
+
+def _select(fields: Mapping[str, str]) -> str:
+    return " ".join(fields)
+
+
+# GraphQL rejects a document that defines a fragment it does not use, so each document
+# appends exactly the fragments it needs.
+DEPLOYMENT_FRAGMENT = f"""
+fragment DeploymentParts on Deployment {{
+  {_select(DEPLOYMENT_FIELDS)}
+  replicas {{ {_select(REPLICA_FIELDS)} }}
+}}
+"""
+MODEL_FRAGMENTS = (
+    f"""
+fragment ScalingParts on Scaling {{ {_select(SCALING_FIELDS)} }}
+fragment ModelParts on Model {{
+  {_select(MODEL_FIELDS)}
+  scaling {{ ...ScalingParts }}
+  deployments {{ ...DeploymentParts }}
+}}
+"""
+    + DEPLOYMENT_FRAGMENT
+)
+
+DEPLOY_MODEL = (
+    """
+mutation DeployModel($input: DeployModelInput!) {
+  deployModel(input: $input) {
+    __typename
+    ... on Deployment { ...DeploymentParts }
+    ... on ValidationError { field message }
+  }
+}
+"""
+    + DEPLOYMENT_FRAGMENT
+)
+
+GET_MODEL = (
+    "query GetModel($name: String!) { model(name: $name) { ...ModelParts } }" + MODEL_FRAGMENTS
+)
+
+LIST_MODELS = "query ListModels { models { ...ModelParts } }" + MODEL_FRAGMENTS
+
+GET_DEPLOYMENT = (
+    f"""
+query GetDeployment($id: ID!) {{
+  deployment(id: $id) {{ ...DeploymentParts events {{ {_select(EVENT_FIELDS)} }} }}
+}}
+"""
+    + DEPLOYMENT_FRAGMENT
+)
+
+UPDATE_SCALING = (
+    """
+mutation UpdateScaling($model: String!, $scaling: ScalingInput!) {
+  updateScaling(model: $model, scaling: $scaling) {
+    __typename
+    ... on Model { ...ModelParts }
+    ... on ValidationError { field message }
+    ... on NotFoundError { message }
+  }
+}
+"""
+    + MODEL_FRAGMENTS
+)
+
+DELETE_MODEL = """
+mutation DeleteModel($name: String!) {
+  deleteModel(name: $name) {
+    __typename
+    ... on DeletedModel { name }
+    ... on NotFoundError { message }
+  }
+}
+"""
+
+
+def _rename(data: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, Any]:
+    return {snake: data[camel] for camel, snake in fields.items() if camel in data}
+
+
+def scaling_input(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A GraphQL `ScalingInput` from snake_case `Scaling` fields; None values are left out."""
+    unknown = set(values) - set(SCALING_INPUT_NAMES)
+    if unknown:
+        raise TypeError(f"unknown scaling field(s): {', '.join(sorted(unknown))}")
+    return {SCALING_INPUT_NAMES[k]: v for k, v in values.items() if v is not None}
+
+
+def parse_scaling(data: Mapping[str, Any]) -> Scaling:
+    return Scaling(**_rename(data, SCALING_FIELDS))
+
+
+def parse_deployment(data: Mapping[str, Any]) -> Deployment:
+    fields = _rename(data, DEPLOYMENT_FIELDS)
+    fields["replicas"] = [_rename(r, REPLICA_FIELDS) for r in data.get("replicas") or []]
+    return Deployment.model_validate(fields)
+
+
+def parse_event(data: Mapping[str, Any]) -> DeploymentEvent:
+    return DeploymentEvent.model_validate(_rename(data, EVENT_FIELDS))
+
+
+def parse_model(data: Mapping[str, Any]) -> Model:
+    fields = _rename(data, MODEL_FIELDS)
+    fields["scaling"] = parse_scaling(data["scaling"])
+    fields["deployments"] = [parse_deployment(d) for d in data.get("deployments") or []]
+    return Model.model_validate(fields)
+
+
+def unwrap_union(result: Any, expected: str) -> Mapping[str, Any]:
+    """The union member if it is `expected`; raise the SDK error an expected failure stands for."""
+    if not isinstance(result, Mapping):
+        raise APIError(f"malformed GraphQL result: {result!r}", type="invalid_response")
+    typename = result.get("__typename")
+    if typename == expected:
+        return result
+    message = str(result.get("message", ""))
+    if typename == "ValidationError":
+        raise ValidationError(message, field=result.get("field"))
+    if typename == "NotFoundError":
+        raise NotFoundError(message)
+    raise APIError(
+        f"unexpected GraphQL result {typename!r} (expected {expected}): {message}",
+        type="invalid_response",
+    )

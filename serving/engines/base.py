@@ -1,0 +1,158 @@
+"""The engine contract: what a replica needs from an inference backend.
+
+An engine is built cheaply (no heavy imports, nothing loaded), can `check()` a snapshot from its
+files alone (used by `serving.hub.validate_snapshot` before any replica starts), `load()`s its
+model exactly once (returning the seconds each load phase took), then answers `predict(payload)`
+synchronously, from several threads at once if the replica allows it.
+
+`payload` is the Hugging Face Inference API body: `{"inputs": ..., "parameters": {...}}`. A bad
+payload raises `InvalidInput(message, field)`; the replica maps it to HTTP 422. Any other
+exception from `predict` is an engine failure (HTTP 500).
+
+Error tree (one base for the package):
+
+    EngineError
+    ├── InvalidInput       the request is wrong (field names the culprit, e.g. "parameters.top_k")
+    ├── UnsupportedModel   engine/task/architecture cannot work together (deploy-time check)
+    └── EngineLoadError    the model files exist but could not be loaded
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+MAX_BATCH_INPUTS = 256
+
+
+class EngineError(Exception):
+    """Base of every error raised by an engine."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(EngineError):
+    """The request payload is malformed; `field` is a dotted path into the payload."""
+
+    def __init__(self, message: str, field: str = "inputs") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnsupportedModel(EngineError):
+    """The engine cannot serve this task, or this model for this task."""
+
+
+class EngineLoadError(EngineError):
+    """Loading the model failed (corrupt weights, missing tokenizer, out of memory, ...)."""
+
+
+class Engine(Protocol):
+    """One loaded model answering one task."""
+
+    task: str
+
+    def check(self) -> None:
+        """Validate the snapshot from its files without loading it; raise UnsupportedModel."""
+        ...
+
+    def load(self) -> dict[str, float]:
+        """Load the model once; return seconds per phase (e.g. imports, weights, warmup)."""
+        ...
+
+    def predict(self, payload: Mapping[str, Any]) -> Any:
+        """Answer one request (JSON-serialisable result); raise InvalidInput for bad payloads."""
+        ...
+
+
+def parse_inputs(payload: Mapping[str, Any], *, allow_empty_strings: bool = True) -> list[str]:
+    """Return the request's texts: a single string becomes a list of one."""
+    if "inputs" not in payload:
+        raise InvalidInput('missing \'inputs\': send {"inputs": "text"} or a list of texts')
+    raw = payload["inputs"]
+    texts: list[str]
+    if isinstance(raw, str):
+        texts = [raw]
+    elif isinstance(raw, list):
+        if not raw:
+            raise InvalidInput("'inputs' must not be an empty list")
+        if len(raw) > MAX_BATCH_INPUTS:
+            raise InvalidInput(
+                f"'inputs' has {len(raw)} items; at most {MAX_BATCH_INPUTS} per request"
+            )
+        for index, item in enumerate(raw):
+            if not isinstance(item, str):
+                raise InvalidInput(
+                    f"'inputs[{index}]' must be a string, got {type(item).__name__}",
+                    f"inputs[{index}]",
+                )
+        texts = list(raw)
+    else:
+        raise InvalidInput(
+            f"'inputs' must be a string or a list of strings, got {type(raw).__name__}"
+        )
+    if not allow_empty_strings:
+        for index, text in enumerate(texts):
+            if not text.strip():
+                field = "inputs" if isinstance(raw, str) else f"inputs[{index}]"
+                raise InvalidInput("input text must not be empty", field)
+    return texts
+
+
+def parse_parameters(payload: Mapping[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
+    """Return the request's parameters (absent or null = none), rejecting unknown names."""
+    raw = payload.get("parameters")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidInput(
+            f"'parameters' must be an object, got {type(raw).__name__}", "parameters"
+        )
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        names = ", ".join(sorted(allowed)) or "none"
+        raise InvalidInput(
+            f"unknown parameter '{unknown[0]}' (supported for this task: {names})",
+            f"parameters.{unknown[0]}",
+        )
+    return {key: value for key, value in raw.items() if value is not None}
+
+
+def int_parameter(
+    params: Mapping[str, Any], name: str, *, default: int | None, low: int, high: int
+) -> int | None:
+    """An integer parameter in [low, high]; bools are not integers here."""
+    value = params.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"'{name}' must be an integer", f"parameters.{name}")
+    if not low <= value <= high:
+        raise InvalidInput(f"'{name}' must be between {low} and {high}", f"parameters.{name}")
+    return value
+
+
+def float_parameter(
+    params: Mapping[str, Any], name: str, *, low: float, high: float, low_inclusive: bool = False
+) -> float | None:
+    """A finite number parameter in (low, high] (or [low, high] when low_inclusive)."""
+    value = params.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInput(f"'{name}' must be a number", f"parameters.{name}")
+    above_low = value >= low if low_inclusive else value > low
+    if not above_low or value > high:
+        bracket = "[" if low_inclusive else "("
+        raise InvalidInput(f"'{name}' must be in {bracket}{low}, {high}]", f"parameters.{name}")
+    return float(value)
+
+
+def bool_parameter(params: Mapping[str, Any], name: str, *, default: bool) -> bool:
+    value = params.get(name, default)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"'{name}' must be true or false", f"parameters.{name}")
+    return value

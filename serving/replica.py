@@ -1,0 +1,266 @@
+"""The replica process: one model, loaded once, served over HTTP on 127.0.0.1.
+
+    python -m serving.replica --replica-id R --deployment-id D --model-name M --model-path P
+        --task T --engine transformers --max-concurrency N --host 127.0.0.1 --port PORT
+        [--parent-pid PID] [--graceful-timeout 5]
+
+Lifecycle:
+1. Arrange to die with the parent: PR_SET_PDEATHSIG(SIGKILL) first thing, plus a watchdog
+   thread that exits when os.getppid() stops being --parent-pid (covers a parent that died
+   before the prctl, and non-Linux systems).
+2. Load the model (readiness = model loaded). On failure the last stderr line is
+   "plinth-replica: failed to load model: <reason>" and the exit code is 3. SIGTERM while
+   loading exits 0 at once.
+3. Serve (uvicorn, one worker):
+   GET /health -> {"status": "ok", "in_flight": n}
+   GET /ready  -> {"ready": true, "load_seconds": {interpreter, imports, weights, warmup, total}}
+   POST /predict {"inputs": ..., "parameters": {...}} -> the engine's JSON answer;
+     422 {"error": {"type": "invalid_input", "message", "field"}} for a bad body,
+     429 {"error": {"type": "overloaded", ...}} when max-concurrency requests are in flight,
+     500 {"error": {"type": "engine_error", "message"}} when the engine fails.
+   Predictions run in a thread pool of max-concurrency threads, off the event loop.
+4. SIGTERM: stop accepting, let in-flight requests finish for up to --graceful-timeout seconds,
+   exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import ctypes.util
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from serving.engines import Engine, EngineError, InvalidInput, get_engine
+
+EXIT_LOAD_FAILED = 3
+EXIT_SERVE_FAILED = 4
+EXIT_PARENT_GONE = 5
+_PR_SET_PDEATHSIG = 1
+
+
+def log(message: str) -> None:
+    print(f"plinth-replica: {message}", file=sys.stderr, flush=True)
+
+
+def set_parent_death_signal() -> None:
+    """Ask Linux to SIGKILL us when the thread that spawned us exits."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except OSError as error:  # the watchdog still covers us
+        log(f"could not set PR_SET_PDEATHSIG: {error}")
+
+
+def watch_parent(parent_pid: int, interval_s: float = 1.0) -> None:
+    """Exit the process as soon as parent_pid is no longer our parent."""
+
+    def loop() -> None:
+        while True:
+            if os.getppid() != parent_pid:
+                log(f"parent process {parent_pid} is gone; exiting")
+                os._exit(EXIT_PARENT_GONE)
+            time.sleep(interval_s)
+
+    if os.getppid() != parent_pid:
+        log(f"parent process {parent_pid} is gone; exiting")
+        os._exit(EXIT_PARENT_GONE)
+    threading.Thread(target=loop, name="plinth-parent-watch", daemon=True).start()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m serving.replica", description=__doc__)
+    parser.add_argument("--replica-id", required=True)
+    parser.add_argument("--deployment-id", required=True)
+    parser.add_argument("--model-name", required=True)
+    parser.add_argument("--model-path", required=True)
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--engine", default="transformers")
+    parser.add_argument("--max-concurrency", type=int, default=4)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--parent-pid", type=int, default=None)
+    parser.add_argument("--graceful-timeout", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    if args.max_concurrency < 1:
+        parser.error("--max-concurrency must be 1 or more")
+    return args
+
+
+def _error(status: int, kind: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"type": kind, "message": message, **extra}}, status_code=status)
+
+
+class ReplicaServer:
+    """The HTTP face of one loaded engine."""
+
+    def __init__(
+        self, engine: Engine, *, max_concurrency: int, load_seconds: dict[str, float], **info: str
+    ) -> None:
+        self.engine = engine
+        self.max_concurrency = max_concurrency
+        self.load_seconds = load_seconds
+        self.info = info
+        self.in_flight = 0
+        self.executor = ThreadPoolExecutor(max_concurrency, thread_name_prefix="plinth-predict")
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/health", self.health, methods=["GET"]),
+                Route("/ready", self.ready, methods=["GET"]),
+                Route("/predict", self.predict, methods=["POST"]),
+            ]
+        )
+
+    async def health(self, request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "in_flight": self.in_flight})
+
+    async def ready(self, request: Request) -> JSONResponse:
+        return JSONResponse({"ready": True, "load_seconds": self.load_seconds, **self.info})
+
+    async def predict(self, request: Request) -> JSONResponse:
+        # The event loop is single-threaded: check-and-increment cannot race.
+        if self.in_flight >= self.max_concurrency:
+            return _error(
+                429,
+                "overloaded",
+                f"replica is at max_concurrency ({self.max_concurrency} requests in flight)",
+            )
+        self.in_flight += 1
+        try:
+            return await self._predict(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _predict(self, request: Request) -> JSONResponse:
+        try:
+            payload = json.loads(await request.body())
+        except ValueError as error:
+            return _error(422, "invalid_input", f"body is not JSON: {error}", field="body")
+        if not isinstance(payload, dict):
+            return _error(422, "invalid_input", "body must be a JSON object", field="body")
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self.executor, self.engine.predict, payload)
+            return JSONResponse(result)  # rendering can fail too (NaN, odd types): an engine bug
+        except InvalidInput as error:
+            return _error(422, "invalid_input", error.message, field=error.field)
+        except Exception as error:
+            traceback.print_exc(file=sys.stderr)
+            message = error.message if isinstance(error, EngineError) else str(error)
+            return _error(500, "engine_error", f"{type(error).__name__}: {message}")
+
+
+def _process_age_s() -> float:
+    """Seconds since this process started (interpreter start-up included), 10 ms resolution."""
+    try:
+        # Both numbers count from boot in the kernel's clock ticks / seconds: no wall clock.
+        stat = Path("/proc/self/stat").read_text()
+        start_ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        uptime_s = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime_s - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):  # not Linux: the phase is informational
+        return 0.0
+
+
+def load_engine(args: argparse.Namespace) -> tuple[Engine, dict[str, float]]:
+    interpreter = _process_age_s()
+    started = time.perf_counter()
+    engine = get_engine(args.engine, args.task, args.model_path)
+    engine.check()
+    phases = engine.load()
+    total = interpreter + time.perf_counter() - started
+    return engine, {"interpreter": round(interpreter, 4), **phases, "total": round(total, 4)}
+
+
+def _quiet_libraries() -> None:
+    # Progress bars and load reports would flood replica logs; errors still get through.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    # The model path is local; nothing in a replica may reach a hub.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main(argv: list[str] | None = None) -> int:
+    set_parent_death_signal()
+    args = parse_args(argv)
+    if args.parent_pid is not None:
+        watch_parent(args.parent_pid)
+
+    def exit_now(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, exit_now)  # while loading there is nothing to drain
+    _quiet_libraries()
+    try:
+        engine, load_seconds = load_engine(args)
+    except EngineError as error:
+        log(f"failed to load model: {error.message}")
+        return EXIT_LOAD_FAILED
+    except Exception as error:
+        traceback.print_exc(file=sys.stderr)
+        log(f"failed to load model: {type(error).__name__}: {error}")
+        return EXIT_LOAD_FAILED
+    log(f"model {args.model_name} ({args.task}) loaded: {json.dumps(load_seconds)}")
+
+    server = ReplicaServer(
+        engine,
+        max_concurrency=args.max_concurrency,
+        load_seconds=load_seconds,
+        replica_id=args.replica_id,
+        deployment_id=args.deployment_id,
+        model_name=args.model_name,
+        task=args.task,
+    )
+    config = uvicorn.Config(
+        server.app(),
+        host=args.host,
+        port=args.port,
+        workers=1,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=max(0.1, args.graceful_timeout),
+    )
+    # uvicorn handles SIGTERM/SIGINT while serving (graceful drain), then re-raises the signal
+    # against the handler installed here: make that a no-op so a drained replica exits 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, frame: None)
+    try:
+        asyncio.run(uvicorn.Server(config).serve())
+    except SystemExit as exit_:  # uvicorn exits when it cannot bind
+        if exit_.code:
+            log(f"could not serve on {args.host}:{args.port} (see the error above)")
+            return EXIT_SERVE_FAILED
+    server.executor.shutdown(wait=False, cancel_futures=True)
+    log("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: a generation still running past the graceful timeout would
+    # otherwise hold the exit until it finished.
+    os._exit(code)

@@ -1,0 +1,86 @@
+"""Spec types the controller reconciles, and the store interface it reads them from.
+
+`serving/` never imports the ORM: `backend/` implements `ControlStore` over its database and
+hands it to the controller. Everything here is plain data.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from plinth.types import ReplicaState, Scaling
+
+
+class Phase(enum.Enum):
+    """What the control plane wants of a deployment.
+
+    DEPLOYING: keep max(min_replicas, 1) replicas running, route no traffic yet.
+    ACTIVE: route the model's traffic here; autoscale between min and max replicas.
+    Deployments absent from the desired list are stopped.
+    """
+
+    DEPLOYING = "DEPLOYING"
+    ACTIVE = "ACTIVE"
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    deployment_id: str
+    model_name: str
+    model_path: str  # local snapshot directory (already resolved)
+    task: str
+    engine: str
+    scaling: Scaling
+    phase: Phase
+
+
+@dataclass(frozen=True)
+class ReplicaSpec:
+    """Everything a runtime needs to start one replica process."""
+
+    replica_id: str
+    deployment_id: str
+    model_name: str
+    model_path: str
+    task: str
+    engine: str
+    max_concurrency: int
+
+
+@dataclass
+class ReplicaObservation:
+    replica_id: str
+    deployment_id: str
+    state: ReplicaState
+    pid: int | None = None
+    port: int | None = None
+    started_at: datetime | None = None
+    ready_at: datetime | None = None
+    error: str | None = None
+    extra: dict[str, float] = field(default_factory=dict)  # e.g. cold-start phase seconds
+
+
+class ControlStore(Protocol):
+    """Where the controller reads desired state and writes what it observed."""
+
+    async def load_desired(self) -> list[DeploymentSpec]:
+        """Deployments that should have replicas (phase DEPLOYING or ACTIVE, resolved)."""
+        ...
+
+    async def save_replicas(
+        self, deployment_id: str, replicas: Sequence[ReplicaObservation]
+    ) -> None:
+        """Replace the recorded replica set of one deployment. Unknown deployments are ignored."""
+        ...
+
+    async def record_event(self, deployment_id: str, kind: str, message: str) -> None:
+        """Append a deployment event (replica_started, replica_ready, replica_failed, scaled)."""
+        ...
+
+    async def reset_observed(self) -> None:
+        """Forget every recorded replica: called once when a controller starts."""
+        ...

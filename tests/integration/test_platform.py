@@ -1,0 +1,229 @@
+"""The first vertical slice through raw HTTP: GraphQL deploys of tiny models from a local cache,
+REST predicts, live scaling, failure reasons, and crash safety of `plinth up`."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from tests.support.platform import PlatformProcess
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DEPLOY = """
+mutation Deploy($input: DeployModelInput!) {
+  deployModel(input: $input) {
+    __typename
+    ... on Deployment { id status }
+    ... on ValidationError { field message }
+  }
+}"""
+
+MODEL = """
+query Model($name: String!) {
+  model(name: $name) {
+    name
+    scaling { minReplicas maxReplicas }
+    deployments { id status error task replicas { id state pid port } }
+  }
+}"""
+
+UPDATE = """
+mutation Scale($model: String!, $scaling: ScalingInput!) {
+  updateScaling(model: $model, scaling: $scaling) {
+    __typename
+    ... on Model { scaling { minReplicas maxReplicas scaleDownDelaySeconds } }
+    ... on ValidationError { field message }
+    ... on NotFoundError { message }
+  }
+}"""
+
+
+def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; last: {last!r}")
+
+
+def deployment(platform: PlatformProcess, name: str) -> dict[str, Any]:
+    model = platform.graphql(MODEL, name=name)["model"]
+    assert model is not None
+    return model["deployments"][0]  # type: ignore[no-any-return]
+
+
+def deploy(platform: PlatformProcess, **input_: Any) -> dict[str, Any]:
+    result = platform.graphql(DEPLOY, input=input_)["deployModel"]
+    assert result["__typename"] == "Deployment", result
+    return result  # type: ignore[no-any-return]
+
+
+def wait_status(platform: PlatformProcess, name: str, timeout_s: float = 120) -> dict[str, Any]:
+    return wait_for(  # type: ignore[no-any-return]
+        lambda: (d := deployment(platform, name))["status"] in ("ACTIVE", "FAILED") and d,
+        timeout_s,
+        f"deployment of {name} to finish",
+    )
+
+
+def live_replica_pids(platform: PlatformProcess) -> list[int]:
+    assert platform.proc is not None
+    parent = psutil.Process(platform.proc.pid)
+    return [
+        p.pid
+        for p in parent.children(recursive=True)
+        if "serving.replica" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE
+    ]
+
+
+@pytest.fixture()
+def platform(tmp_path: Path, tiny_hf_home: Path) -> Iterator[PlatformProcess]:
+    proc = PlatformProcess(tmp_path / "plinth", tiny_hf_home).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def test_graphql_deploy_predict_and_scale(platform: PlatformProcess) -> None:
+    created = deploy(
+        platform,
+        name="classifier",
+        huggingFaceRepo="plinth-test/tiny-classifier",
+        task="text-classification",
+        scaling={"minReplicas": 1, "maxReplicas": 2, "scaleDownDelaySeconds": 1},
+    )
+    assert created["status"] in ("PENDING", "DEPLOYING")
+    done = wait_status(platform, "classifier")
+    assert done["status"] == "ACTIVE", done
+    assert [r["state"] for r in done["replicas"]] == ["READY"]
+
+    resp = httpx.post(
+        f"{platform.url}/v1/models/classifier/predict",
+        json={"inputs": ["plinth serves models", "hello"]},
+        timeout=30,
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert len(body) == 2
+    assert abs(sum(item["score"] for item in body[0]) - 1.0) < 1e-4
+
+    # Raise the floor: a second replica starts and becomes ready.
+    scaled = platform.graphql(UPDATE, model="classifier", scaling={"minReplicas": 2})
+    assert scaled["updateScaling"]["scaling"]["minReplicas"] == 2
+    wait_for(
+        lambda: (
+            sum(r["state"] == "READY" for r in deployment(platform, "classifier")["replicas"]) == 2
+        ),
+        90,
+        "two ready replicas",
+    )
+    # Scale to zero after the delay, then a request waits for the cold start.
+    platform.graphql(UPDATE, model="classifier", scaling={"minReplicas": 0})
+    wait_for(lambda: not live_replica_pids(platform), 60, "scale to zero")
+    resp = httpx.post(
+        f"{platform.url}/v1/models/classifier/predict", json={"inputs": "cold start"}, timeout=90
+    )
+    assert resp.status_code == 200, resp.text
+
+    bad = platform.graphql(UPDATE, model="classifier", scaling={"minReplicas": 3})
+    assert bad["updateScaling"]["__typename"] == "ValidationError"
+    assert bad["updateScaling"]["field"] == "minReplicas"
+
+
+def test_bad_inputs_get_clear_errors(platform: PlatformProcess) -> None:
+    cases = [
+        ({"minReplicas": 3, "maxReplicas": 1}, "minReplicas"),
+        ({"maxQueue": -1}, "maxQueue"),
+    ]
+    for scaling, field in cases:
+        result = platform.graphql(
+            DEPLOY,
+            input={
+                "name": "x",
+                "huggingFaceRepo": "plinth-test/tiny-classifier",
+                "scaling": scaling,
+            },
+        )["deployModel"]
+        assert result == {
+            "__typename": "ValidationError",
+            "field": field,
+            "message": result["message"],
+        }
+    empty = platform.graphql(DEPLOY, input={"name": "x", "huggingFaceRepo": ""})["deployModel"]
+    assert empty["field"] == "huggingFaceRepo"
+
+    unknown = httpx.post(f"{platform.url}/v1/models/nope/predict", json={"inputs": "a"})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["type"] == "not_found"
+    malformed = httpx.post(
+        f"{platform.url}/v1/models/nope/predict",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
+    assert malformed.status_code == 422
+    assert "error" in malformed.json()
+
+
+def test_missing_repo_fails_with_reason_and_leaves_no_replica(platform: PlatformProcess) -> None:
+    deploy(platform, name="ghost", huggingFaceRepo="nobody/not-in-cache")
+    done = wait_status(platform, "ghost", timeout_s=60)
+    assert done["status"] == "FAILED"
+    assert "not found in the local cache" in done["error"]
+    assert "offline" in done["error"]
+    assert live_replica_pids(platform) == []
+    dup = platform.graphql(DEPLOY, input={"name": "ghost", "huggingFaceRepo": "a/b"})["deployModel"]
+    assert dup["__typename"] == "ValidationError" and dup["field"] == "name"
+
+
+def test_sigkill_leaves_no_orphans_and_restart_restores(tmp_path: Path, tiny_hf_home: Path) -> None:
+    first = PlatformProcess(tmp_path / "plinth", tiny_hf_home).start()
+    try:
+        deploy(
+            first,
+            name="gen",
+            huggingFaceRepo="plinth-test/tiny-gpt2",
+            scaling={"minReplicas": 1, "maxReplicas": 1},
+        )
+        assert wait_status(first, "gen")["status"] == "ACTIVE"
+        pids = live_replica_pids(first)
+        assert len(pids) == 1
+    finally:
+        first.stop(signal.SIGKILL)
+
+    def gone() -> bool:
+        return not any(
+            psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+            for pid in pids
+        )
+
+    wait_for(gone, 15, "replica processes to die with plinth up")
+
+    second = PlatformProcess(tmp_path / "plinth", tiny_hf_home)
+    second.start()
+    try:
+        wait_for(
+            lambda: [r["state"] for r in deployment(second, "gen")["replicas"]] == ["READY"],
+            90,
+            "the ACTIVE deployment to come back",
+        )
+        resp = httpx.post(
+            f"{second.url}/v1/models/gen/predict",
+            json={"inputs": "hello", "parameters": {"max_new_tokens": 3}},
+            timeout=30,
+        )
+        assert resp.status_code == 200, resp.text
+        assert "generated_text" in resp.json()[0]
+    finally:
+        second.stop()

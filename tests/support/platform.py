@@ -1,0 +1,90 @@
+"""Run `plinth up` as a real child process for integration and end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PlatformProcess:
+    def __init__(self, home: Path, hf_home: Path, *, env: Mapping[str, str] | None = None) -> None:
+        self.home = home
+        self.hf_home = hf_home
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = dict(
+            os.environ,
+            PLINTH_HOME=str(home),
+            PLINTH_PORT=str(self.port),
+            PLINTH_HOST="127.0.0.1",
+            PLINTH_URL=self.url,
+            HF_HOME=str(hf_home),
+            HF_HUB_OFFLINE="1",
+            PLINTH_TORCH_THREADS="1",
+            **(env or {}),
+        )
+        for inherited in ("PLINTH_DATABASE_URL", "PLINTH_TEMPORAL_ADDRESS", "PLINTH_API_KEY"):
+            if inherited not in (env or {}):
+                self.env.pop(inherited, None)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = home / "plinth-up.log"
+
+    def start(self, timeout_s: float = 60.0) -> PlatformProcess:
+        self.home.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "plinth"), "up"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"plinth up exited {self.proc.returncode}:\n{self.logs()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"plinth up did not become healthy:\n{self.logs()}")
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
+
+    def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        resp = httpx.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables}, timeout=30
+        )
+        resp.raise_for_status()
+        body: dict[str, Any] = resp.json()
+        assert "errors" not in body, body
+        return body["data"]  # type: ignore[no-any-return]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode

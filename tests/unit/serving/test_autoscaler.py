@@ -1,0 +1,154 @@
+"""The autoscaling policy on a virtual clock, fed tick by tick as the controller feeds it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from plinth.types import Scaling
+from serving.autoscaler import (
+    AutoscaleContext,
+    LoadSample,
+    TargetSample,
+    desired_replicas,
+    load_target,
+)
+
+
+@dataclass
+class Sim:
+    """Feeds the policy like the controller does: one load sample and one decision per tick."""
+
+    scaling: Scaling
+    replicas: int = 0
+    now: float = 0.0
+    tick_s: float = 1.0
+    samples: list[LoadSample] = field(default_factory=list)
+    targets: list[TargetSample] = field(default_factory=list)
+    last_request_at: float | None = None
+    since: float = 0.0
+
+    def tick(self, load: float = 0.0, *, in_flight: int = 0, queued: int = 0) -> int:
+        self.now += self.tick_s
+        if load > 0 or queued > 0:
+            self.last_request_at = self.now
+        self.samples.append(LoadSample(self.now, load, self.tick_s))
+        ctx = AutoscaleContext(
+            now=self.now,
+            scaling=self.scaling,
+            current_replicas=self.replicas,
+            in_flight=in_flight,
+            queued=queued,
+            load_samples=tuple(self.samples),
+            recent_targets=tuple(self.targets),
+            history_since=self.since,
+            last_request_at=self.last_request_at,
+        )
+        self.replicas = desired_replicas(ctx)
+        self.targets.append(TargetSample(self.now, load_target(ctx)))
+        return self.replicas
+
+    def run(self, seconds: float, load: float = 0.0) -> int:
+        for _ in range(round(seconds / self.tick_s)):
+            self.tick(load)
+        return self.replicas
+
+
+def scaling(**kw: float) -> Scaling:
+    base: dict[str, float] = {
+        "min_replicas": 0,
+        "max_replicas": 10,
+        "concurrency_target": 2,
+        "max_concurrency": 4,
+        "scale_down_delay_s": 30,
+        "autoscaling_window_s": 10,
+    }
+    return Scaling.model_validate({**base, **kw})
+
+
+def test_scales_up_with_the_window_average_load() -> None:
+    sim = Sim(scaling(), replicas=1, last_request_at=0.0)
+    sim.run(10, load=7.0)  # 7 in flight on average, target 2 per replica
+    assert sim.replicas == 4
+
+
+def test_queued_requests_scale_up_at_once_before_the_average_catches_up() -> None:
+    sim = Sim(scaling(), replicas=1)
+    sim.run(9, load=1.0)
+    assert sim.replicas == 1
+    # A burst: 4 in flight on the single replica and 6 queued, on one tick only.
+    assert sim.tick(load=1.0, in_flight=4, queued=6) == 5
+
+
+def test_demand_at_zero_starts_at_least_one_replica() -> None:
+    sim = Sim(scaling())
+    assert sim.tick(in_flight=0, queued=1) == 1
+
+
+def test_waits_the_scale_down_delay_then_scales_to_what_the_delay_saw() -> None:
+    sim = Sim(scaling(min_replicas=1), replicas=1)
+    sim.run(20, load=8.0)
+    assert sim.replicas == 4
+    sim.run(25, load=2.0)  # the window average reaches 1 replica; the delay is not over
+    assert sim.replicas == 4
+    sim.run(40, load=2.0)  # 30 s below 4 replicas: down to the largest recent target, 1
+    assert sim.replicas == 1
+
+
+def test_a_short_burst_inside_the_delay_holds_the_replicas() -> None:
+    sim = Sim(scaling(min_replicas=1), replicas=4)
+    sim.run(20, load=8.0)
+    sim.run(20, load=2.0)
+    sim.run(3, load=16.0)  # a burst that needs 4 replicas again resets the delay
+    sim.run(25, load=2.0)
+    assert sim.replicas == 4
+    sim.run(20, load=2.0)
+    assert sim.replicas == 1
+
+
+def test_scales_to_zero_only_after_the_delay_without_requests() -> None:
+    sim = Sim(scaling(), replicas=1)
+    sim.run(5, load=1.0)
+    sim.run(29, load=0.0)
+    assert sim.replicas == 1
+    sim.run(10, load=0.0)  # the window emptied at t=15; 30 s later...
+    assert sim.replicas == 1
+    assert sim.tick() == 0
+
+
+def test_never_below_min_replicas_even_when_idle() -> None:
+    sim = Sim(scaling(min_replicas=2), replicas=2)
+    assert sim.run(600, load=0.0) == 2
+
+
+def test_clamps_to_max_replicas() -> None:
+    sim = Sim(scaling(max_replicas=3), replicas=1)
+    assert sim.tick(load=100.0, in_flight=4, queued=50) == 3
+
+
+def test_no_scale_down_before_history_covers_the_delay() -> None:
+    sim = Sim(scaling(), replicas=3, now=100.0, since=100.0)  # e.g. the controller restarted
+    sim.run(29, load=0.0)
+    assert sim.replicas == 3
+    assert sim.tick() == 0
+
+
+def test_changed_config_applies_at_once() -> None:
+    sim = Sim(scaling(min_replicas=1), replicas=1)
+    sim.run(5, load=2.0)
+    sim.scaling = scaling(min_replicas=3)
+    assert sim.tick(load=2.0) == 3  # raised minimum: up immediately
+    sim.scaling = scaling(min_replicas=0, max_replicas=2)
+    assert sim.tick(load=2.0) == 2  # lowered maximum: down immediately, no delay
+    sim.scaling = scaling(concurrency_target=1, max_replicas=10)
+    sim.run(10, load=6.0)
+    assert sim.replicas == 6  # a smaller target per replica asks for more replicas
+
+
+def test_no_float_noise_in_the_target() -> None:
+    ctx = AutoscaleContext(
+        now=10.0,
+        scaling=scaling(concurrency_target=0.1, max_concurrency=1),
+        current_replicas=3,
+        load_samples=(LoadSample(10.0, 0.3, 10.0),),
+    )
+    assert load_target(ctx) == 3  # 0.3 / 0.1 is 2.9999999999999996 in floats

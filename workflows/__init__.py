@@ -1,0 +1,1 @@
+"""Plinth server package: workflows."""

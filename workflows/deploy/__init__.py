@@ -1,0 +1,1 @@
+"""The DeployModel flow: resolve the snapshot, start replicas, wait ready, switch traffic."""
