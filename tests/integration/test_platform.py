@@ -79,12 +79,14 @@ def wait_status(platform: PlatformProcess, name: str, timeout_s: float = 120) ->
 
 def live_replica_pids(platform: PlatformProcess) -> list[int]:
     assert platform.proc is not None
-    parent = psutil.Process(platform.proc.pid)
-    return [
-        p.pid
-        for p in parent.children(recursive=True)
-        if "serving.replica" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE
-    ]
+    pids = []
+    for child in psutil.Process(platform.proc.pid).children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "serving.replica" in child.cmdline():
+                pids.append(child.pid)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue  # exiting right now: not a live replica
+    return pids
 
 
 @pytest.fixture()
