@@ -47,6 +47,8 @@ def _up(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # One line per proxied request would drown what matters; access logs come with metrics.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     def ready(url: str) -> None:
         print(
