@@ -41,7 +41,9 @@ def register_up(subparsers: Any) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from backend.auth.bootstrap import UnsafeConfiguration
     from backend.platform import serve
+    from backend.secrets import SecretKeyError
 
     settings = _settings(args)
     logging.basicConfig(
@@ -60,12 +62,24 @@ def _up(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    def admin_key(key: str) -> None:
+        # Shown this once: only its hash is stored. The CLI and SDK on this machine read it
+        # from the credentials file.
+        print(
+            f"Created the first admin API key (shown once, saved to {settings.credentials_path}, "
+            f"mode 0600):\n    {key}",
+            flush=True,
+        )
+
     print(
         f"Starting Plinth (database: {settings.effective_database_url.split('@')[-1]}) ...",
         flush=True,
     )
     try:
-        asyncio.run(serve(settings, on_ready=ready))
+        asyncio.run(serve(settings, on_ready=ready, on_admin_key=admin_key))
+    except (UnsafeConfiguration, SecretKeyError) as err:
+        print(f"plinth up: {err}", file=sys.stderr)
+        return 2
     except OSError as err:
         print(f"plinth up: {err}", file=sys.stderr)
         return 1

@@ -2,8 +2,10 @@
 
 Each method runs one short transaction in a worker thread (`asyncio.to_thread`), so the
 controller's event loop never blocks on the database. Desired state follows the status -> phase
-mapping of `backend.services.replicas.desired_specs`; observations replace a deployment's replica
-rows (ignored when the deployment was deleted meanwhile); `reset_observed` forgets all replicas.
+mapping of `backend.services.replicas.desired_specs`, with each spec's `env` filled with the
+decrypted secrets its deployment names when a `SecretBox` is given; observations replace a
+deployment's replica rows (ignored when the deployment was deleted meanwhile); `reset_observed`
+forgets all replicas.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend import services
 from backend.db.session import session_scope
 from backend.errors import NotFound
+from backend.secrets import SecretBox
 from serving.spec import DeploymentSpec, ReplicaObservation
 
 
 class SqlControlStore:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], secret_box: SecretBox | None = None
+    ) -> None:
         self._sessions = sessions
+        self._box = secret_box
 
     async def load_desired(self) -> list[DeploymentSpec]:
         return await asyncio.to_thread(self._load_desired)
@@ -39,7 +45,7 @@ class SqlControlStore:
 
     def _load_desired(self) -> list[DeploymentSpec]:
         with session_scope(self._sessions) as session:
-            return services.desired_specs(session=session)
+            return services.desired_specs(session=session, box=self._box)
 
     def _save_replicas(self, deployment_id: str, replicas: list[ReplicaObservation]) -> None:
         with session_scope(self._sessions) as session:

@@ -4,6 +4,11 @@ One asyncio loop runs the HTTP gateway and GraphQL API (uvicorn), the replica co
 Temporal worker; the Temporal dev server and the replicas are child processes that die with it
 (PR_SET_PDEATHSIG), so even a SIGKILL leaves no orphan. On start the database is migrated and the
 controller reconciles: every ACTIVE deployment comes back to its minimum.
+
+Security at start (`backend.auth.bootstrap`): an unsafe bind (non-loopback with auth disabled,
+or without PLINTH_SECRET_KEY) refuses to start before anything runs; on a database with no API
+key an admin key is created, written to `$PLINTH_HOME/credentials` and handed to `on_admin_key`
+(`plinth up` prints it once). Replicas receive the decrypted secrets their deployment names.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from sqlalchemy.orm import sessionmaker
 from temporalio.client import Client
 
 from backend.app import create_app
+from backend.auth.bootstrap import check_bind, ensure_admin_key
 from backend.control_store import SqlControlStore
 from backend.db.migrate import upgrade_database
 from backend.db.session import make_engine
+from backend.secrets import load_secret_box
 from backend.settings import Settings
 from backend.temporal_server import TemporalDevServer
 from serving.controller import Controller
@@ -56,14 +63,28 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve(settings: Settings, *, on_ready: Callable[[str], None] | None = None) -> None:
-    """Run the platform until SIGINT/SIGTERM, then stop replicas, worker and Temporal in order."""
+async def serve(
+    settings: Settings,
+    *,
+    on_ready: Callable[[str], None] | None = None,
+    on_admin_key: Callable[[str], None] | None = None,
+) -> None:
+    """Run the platform until SIGINT/SIGTERM, then stop replicas, worker and Temporal in order.
+
+    Raises `UnsafeConfiguration` / `SecretKeyError` before starting anything if the settings
+    are unsafe (see the module docstring).
+    """
+    check_bind(settings)
+    secret_box = load_secret_box(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     url = settings.effective_database_url
     await asyncio.to_thread(upgrade_database, url)
     engine = make_engine(url)
     sessions = sessionmaker(engine, expire_on_commit=False)
+    admin_key = await asyncio.to_thread(ensure_admin_key, settings, sessions)
+    if admin_key is not None and on_admin_key is not None:
+        on_admin_key(admin_key)
 
     dev_server: TemporalDevServer | None = None
     address = settings.temporal_address
@@ -71,7 +92,7 @@ async def serve(settings: Settings, *, on_ready: Callable[[str], None] | None = 
         dev_server = TemporalDevServer(settings.home)
         address = await dev_server.start()
     runtime = LocalProcessRuntime(settings.log_dir / "replicas")
-    controller = Controller(SqlControlStore(sessions), runtime)
+    controller = Controller(SqlControlStore(sessions, secret_box), runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -91,6 +112,7 @@ async def serve(settings: Settings, *, on_ready: Callable[[str], None] | None = 
             plane=controller.plane,
             deploy_starter=TemporalDeployStarter(client, settings.task_queue),
             wake=controller.wake,
+            secret_box=secret_box,
         )
         server = _Server(
             uvicorn.Config(

@@ -7,7 +7,10 @@ Contract: every error answer is `{"error": {"type", "message", ...}}` with the r
   (429 `queue_full` with Retry-After, 504 `timeout`, ...). When the plane has no route for the
   model, the database decides: unknown model -> 404 `not_found`; known model -> 503 `unavailable`
   saying the status of its latest deployment and what to do. The hot path reads no database.
-- `GET /healthz` -> `{"status": "ok"}`.
+- `GET /healthz` -> `{"status": "ok"}` (public: no key).
+- The model name in a path must be a valid name (`plinth.types.NAME_PATTERN`), else 422 with
+  `field` "name". Every route declares its answers (`responses=`) so the OpenAPI document is
+  truthful; 401/403/413 are added to protected operations by `backend.auth.openapi`.
 - Unknown routes (404), wrong methods (405), request validation (422) and unhandled exceptions
   (500, logged) use the same error shape (`install_error_handlers`).
 """
@@ -19,18 +22,19 @@ import json
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend import services
 from backend.db.session import session_scope
 from backend.interfaces import PredictPlane
-from plinth.types import DeploymentStatus
+from plinth.types import NAME_PATTERN, DeploymentStatus
 from serving.errors import ModelNotRoutable, ServingError
 
 log = logging.getLogger("plinth.rest")
@@ -48,6 +52,61 @@ _TYPE_BY_STATUS = {
     429: "rate_limited",
     503: "unavailable",
 }
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    message: str
+    field: str | None = None
+    required_scope: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer: `{"error": {"type", "message", ...}}`."""
+
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+_ERROR_DESCRIPTIONS = {
+    404: "the model does not exist",
+    422: "the path or body is invalid (`field` names it)",
+    429: "the model's queue is full (see Retry-After)",
+    502: "the replica failed on this request",
+    503: "the model exists but serves nothing yet (see its deployment status)",
+    504: "no answer within the deadline",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for error answers in the contract's shape."""
+    return {
+        status: {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS.get(status, "error")}
+        for status in statuses
+    }
+
+
+_PREDICT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["inputs"],
+                "properties": {
+                    "inputs": {"description": "Hugging Face Inference API inputs"},
+                    "parameters": {"type": "object"},
+                },
+            }
+        }
+    },
+}
+ModelName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63, description="model name")]
 
 
 def error_response(
@@ -72,12 +131,23 @@ def create_rest_router(
 ) -> APIRouter:
     router = APIRouter()
 
-    @router.get("/healthz")
+    @router.get("/healthz", response_model=Health)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.post("/v1/models/{name}/predict")
-    async def predict(name: str, request: Request) -> Response:
+    @router.post(
+        "/v1/models/{name}/predict",
+        responses={
+            200: {
+                "description": "the replica's JSON answer, unchanged",
+                "content": {"application/json": {"schema": {}}},
+            },
+            **error_responses(404, 422, 429, 502, 503, 504),
+        },
+        openapi_extra={"requestBody": _PREDICT_BODY},
+        response_class=Response,
+    )
+    async def predict(name: ModelName, request: Request) -> Response:
         payload = await request.body()
         invalid = _check_predict_body(payload)
         if invalid is not None:

@@ -4,16 +4,25 @@ Contract: `get_settings()` builds a fresh `Settings` each call (nothing is read 
 Fields: `home` (PLINTH_HOME, default ~/.plinth), `database_url` (PLINTH_DATABASE_URL; None means
 the SQLite file `{home}/plinth.db`), `temporal_address` (None = start the embedded dev server),
 `temporal_namespace`, `task_queue`, `redis_url`, `host`/`port` (server bind),
-`predict_timeout_s` (default deadline of one predict request). Derived: `effective_database_url`,
-`log_dir` (`{home}/logs`), `base_url` (where clients on this machine reach the server).
+`predict_timeout_s` (default deadline of one predict request). Security: `auth` ("enabled" or
+"disabled": PLINTH_AUTH=disabled makes every request act as admin, local experiments only),
+`secret_key` (PLINTH_SECRET_KEY, the Fernet key that encrypts stored secrets; None = generated
+once into `{home}/secret.key` on a loopback bind), `max_body_bytes` (request body limit, 413),
+`graphql_max_depth` / `graphql_max_tokens` / `graphql_max_aliases` (GraphQL document limits),
+`key_refresh_s` (how often a process reloads API keys created or revoked by another process).
+Derived: `effective_database_url`, `log_dir` (`{home}/logs`), `base_url` (where clients on this
+machine reach the server), `is_loopback` (the bind address is this machine only),
+`credentials_path`, `secret_key_path`.
 Directories are created on demand by `ensure_dirs()`, never as a side effect of reading a field.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
@@ -44,12 +53,35 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="Deadline of one predict request, queueing included."
     )
 
+    auth: Literal["enabled", "disabled"] = Field(
+        default="enabled",
+        description="'disabled' lets every request act as admin: local experiments only.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key encrypting stored secrets; None = generated into home (loopback).",
+    )
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Largest accepted request body (413 above)."
+    )
+    graphql_max_depth: int = Field(default=12, ge=2, description="Deepest GraphQL selection.")
+    graphql_max_tokens: int = Field(default=4000, ge=100, description="Most tokens per document.")
+    graphql_max_aliases: int = Field(default=30, ge=1, description="Most aliases per document.")
+    key_refresh_s: float = Field(
+        default=2.0, gt=0, description="Seconds between reloads of the API key cache."
+    )
+
     @field_validator("home", mode="after")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
-    @field_validator("database_url", "temporal_address", "redis_url", mode="before")
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _auth_lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("database_url", "temporal_address", "redis_url", "secret_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `PLINTH_DATABASE_URL=` in a shell or .env file means "not set", not "empty URL".
@@ -74,11 +106,35 @@ class Settings(BaseSettings):
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
 
+    @property
+    def auth_enabled(self) -> bool:
+        return self.auth == "enabled"
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when the bind address is reachable from this machine only."""
+        host = self.host.strip("[]")
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False  # a host name other than localhost may resolve anywhere
+
+    @property
+    def credentials_path(self) -> Path:
+        """Where `plinth up` writes the bootstrap admin key for the local CLI and SDK."""
+        return self.home / "credentials"
+
+    @property
+    def secret_key_path(self) -> Path:
+        return self.home / "secret.key"
+
     def ensure_dirs(self) -> None:
         """Create `home` and `log_dir` if they do not exist."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
 
 
-def get_settings() -> Settings:
-    """Read the settings from the environment now."""
-    return Settings()
+def get_settings(**overrides: Any) -> Settings:
+    """Read the settings from the environment now; keyword `overrides` win (CLI options)."""
+    return Settings(**overrides)

@@ -7,7 +7,7 @@ hands it to the controller. Everything here is plain data.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -36,6 +36,9 @@ class DeploymentSpec:
     engine: str
     scaling: Scaling
     phase: Phase
+    # Environment for the replicas (decrypted secrets the deployment names): kept out of repr so
+    # a logged spec never shows a value, and out of the hash (a dict is unhashable).
+    env: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class ReplicaSpec:
     task: str
     engine: str
     max_concurrency: int
+    env: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -146,6 +147,8 @@ class Deployment(Base):
     model_path: Mapped[str | None] = mapped_column(Text)
     task: Mapped[str | None] = mapped_column(String(64))
     engine: Mapped[str] = mapped_column(String(32))
+    # Names of the secrets handed to this deployment's replicas as environment variables.
+    secret_names: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[DeploymentStatus] = mapped_column(_enum(DeploymentStatus))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -204,3 +207,46 @@ class DeploymentEvent(Base):
     deployment: Mapped[Deployment] = relationship(back_populates="events")
 
     __table_args__ = {"sqlite_autoincrement": True}
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str | None] = mapped_column(String(63))
+    # The visible part of the key (`pl_<prefix>_...`), to tell keys apart in lists and logs.
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    # SHA-256 (hex) of the whole key: the key itself is shown once and never stored.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Secret(Base):
+    __tablename__ = "secrets"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # No foreign key: the history outlives the key (and says "auth disabled" as NULL).
+    key_id: Mapped[str | None] = mapped_column(String(36))
+    key_prefix: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)

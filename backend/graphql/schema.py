@@ -6,6 +6,11 @@ fails the deployment is marked FAILED with the reason, so no row waits forever. 
 deletes `wake` the controller. `deploymentEvents(id)` streams the deployment's past events, then
 new ones as they are committed (polled), and completes once the deployment is ACTIVE, FAILED or
 SUPERSEDED; an unknown id is a GraphQL error "deployment not found".
+
+`build_schema` merges in the admin fields (`backend.graphql.admin`), puts a `RootFieldGuard`
+(scope check, audit of mutations; `backend.auth.graphql`) on every root field, and limits
+documents: selection depth, token count and aliases (QueryDepthLimiter, MaxTokensLimiter,
+MaxAliasesLimiter), so one request cannot make the server do unbounded work.
 """
 
 from __future__ import annotations
@@ -19,12 +24,16 @@ import strawberry
 from graphql import GraphQLError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from backend import services
+from backend.auth.graphql import guard_root_fields
 from backend.db import models as orm
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.graphql import types as t
+from backend.graphql.admin import AdminMutation, AdminQuery
 from backend.graphql.context import Context
 from plinth.types import DeploymentStatus
 
@@ -98,6 +107,7 @@ class Mutation:
                 task=deploy.task,
                 engine=deploy.engine if deploy.engine is not None else "transformers",
                 scaling=changes,
+                secret_names=deploy.secrets or (),
             )
             return t.deployment_from_row(row, deploy.name)
 
@@ -205,5 +215,21 @@ class _Schema(strawberry.Schema):
             super().process_errors(unexpected, execution_context)
 
 
-def build_schema() -> strawberry.Schema:
-    return _Schema(query=Query, mutation=Mutation, subscription=Subscription)
+QueryRoot = merge_types("Query", (Query, AdminQuery))
+MutationRoot = merge_types("Mutation", (Mutation, AdminMutation))
+guard_root_fields(QueryRoot, MutationRoot, Subscription)
+
+
+def build_schema(
+    *, max_depth: int = 12, max_tokens: int = 4000, max_aliases: int = 30
+) -> strawberry.Schema:
+    return _Schema(
+        query=QueryRoot,
+        mutation=MutationRoot,
+        subscription=Subscription,
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: MaxTokensLimiter(max_token_count=max_tokens),
+            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+        ],
+    )

@@ -81,6 +81,9 @@ class DeployModelInput:
     task: str | None = None
     engine: str | None = "transformers"  # null means the default too
     scaling: ScalingInput | None = None
+    secrets: list[str] | None = strawberry.field(
+        default=None, description="Secret names handed to the replicas as environment variables."
+    )
 
 
 @strawberry.type
@@ -117,6 +120,7 @@ class Deployment:
     status: DeploymentStatus
     error: str | None
     created_at: datetime
+    secrets: list[str] = strawberry.field(description="Names only; values are never returned.")
 
     @strawberry.field
     async def replicas(self, info: strawberry.Info[Context]) -> list[Replica]:
@@ -190,6 +194,7 @@ def deployment_from_row(row: orm.Deployment, model_name: str) -> Deployment:
         status=row.status,
         error=row.error,
         created_at=row.created_at,
+        secrets=list(row.secret_names or ()),
     )
 
 

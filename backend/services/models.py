@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from backend.db import models as orm
 from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.services.secrets import check_secrets_exist
 from plinth.types import TASKS, DeploymentStatus, FieldError, Scaling, validate_name
 
 ENGINES = ("transformers",)
@@ -71,10 +72,13 @@ def create_deployment(
     task: str | None = None,
     engine: str = "transformers",
     scaling: Scaling | Mapping[str, Any] | None = None,
+    secret_names: Sequence[str] = (),
 ) -> orm.Deployment:
     """Create model `name` with its first deployment (status PENDING, version 1, one event).
 
     `scaling` is a full `Scaling`, or snake_case changes to the defaults (None values ignored).
+    `secret_names` must name existing secrets (field `secrets`); replicas receive them as
+    environment variables.
     """
     try:
         validate_name(name, field="name")
@@ -105,6 +109,7 @@ def create_deployment(
         scaling = check_scaling(scaling)
     else:
         scaling = build_scaling(Scaling(), scaling or {})
+    secrets = check_secrets_exist(session, names=secret_names)
     if session.scalar(select(orm.Model.id).where(orm.Model.name == name)) is not None:
         raise _duplicate(name)
 
@@ -117,6 +122,7 @@ def create_deployment(
         revision=revision,
         task=task,
         engine=engine,
+        secret_names=secrets,
         status=DeploymentStatus.PENDING,
     )
     at = f"@{revision}" if revision else ""

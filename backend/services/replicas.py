@@ -1,12 +1,15 @@
 """Service functions behind the controller's store: desired state out, observed replicas in.
 
 `desired_specs` maps deployment statuses to controller phases (DEPLOYING with a resolved
-`model_path` -> Phase.DEPLOYING, ACTIVE -> Phase.ACTIVE, anything else -> absent, i.e. stopped).
+`model_path` -> Phase.DEPLOYING, ACTIVE -> Phase.ACTIVE, anything else -> absent, i.e. stopped);
+given a `SecretBox`, each spec's `env` holds the decrypted secrets its deployment names (a secret
+deleted since the deploy is left out, logged by name only).
 `replace_replicas` overwrites what was observed for one deployment; `clear_replicas` forgets all.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -14,11 +17,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, joinedload
 
 from backend.db import models as orm
+from backend.secrets import SecretBox
+from backend.services.secrets import resolve_secrets
 from plinth.types import DeploymentStatus
 from serving.spec import DeploymentSpec, Phase, ReplicaObservation
 
+log = logging.getLogger("plinth.services")
 
-def desired_specs(session: Session) -> list[DeploymentSpec]:
+
+def desired_specs(session: Session, *, box: SecretBox | None = None) -> list[DeploymentSpec]:
     rows = session.scalars(
         select(orm.Deployment)
         .where(orm.Deployment.status.in_([DeploymentStatus.DEPLOYING, DeploymentStatus.ACTIVE]))
@@ -31,6 +38,16 @@ def desired_specs(session: Session) -> list[DeploymentSpec]:
         if row.model_path is None or row.task is None:
             continue
         phase = Phase.ACTIVE if row.status is DeploymentStatus.ACTIVE else Phase.DEPLOYING
+        env: dict[str, str] = {}
+        if row.secret_names and box is not None:
+            env = resolve_secrets(session, box=box, names=row.secret_names)
+            missing = sorted(set(row.secret_names) - set(env))
+            if missing:
+                log.warning(
+                    "deployment %s names deleted secret(s) %s; its replicas start without them",
+                    row.id,
+                    ", ".join(missing),
+                )
         specs.append(
             DeploymentSpec(
                 deployment_id=row.id,
@@ -40,6 +57,7 @@ def desired_specs(session: Session) -> list[DeploymentSpec]:
                 engine=row.engine,
                 scaling=row.model.scaling,
                 phase=phase,
+                env=env,
             )
         )
     return specs

@@ -10,6 +10,7 @@ Errors are `plinth.PlinthError` subclasses (see `plinth._exceptions`); public ty
 pydantic models of `plinth.types`. The `plinth` command is `plinth.cli`.
 """
 
+from plinth._admin import ApiKey, AsyncKeys, AsyncSecrets, CreatedApiKey, Keys, Secret, Secrets
 from plinth._client import AsyncClient, AsyncModels, Client, Models
 from plinth._exceptions import (
     APIConnectionError,
@@ -49,17 +50,22 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "ApiKey",
     "AsyncClient",
+    "AsyncKeys",
     "AsyncModels",
+    "AsyncSecrets",
     "AuthenticationError",
     "Client",
     "ConflictError",
+    "CreatedApiKey",
     "Deployment",
     "DeploymentEvent",
     "DeploymentFailedError",
     "DeploymentStatus",
     "DeploymentTimeoutError",
     "FieldError",
+    "Keys",
     "Model",
     "Models",
     "NotFoundError",
@@ -70,6 +76,8 @@ __all__ = [
     "ReplicaState",
     "Scaling",
     "ScalingFields",
+    "Secret",
+    "Secrets",
     "ServiceUnavailableError",
     "ValidationError",
     "__version__",

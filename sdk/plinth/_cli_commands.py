@@ -15,10 +15,14 @@ from typing import Any
 from plinth._cli_output import DeployProgress, how_to_call, model_details, models_table
 from plinth.types import TASKS
 
-BUILTIN_COMMANDS = frozenset({"deploy", "models", "scale", "predict", "delete"})
+BUILTIN_COMMANDS = frozenset({"deploy", "models", "scale", "predict", "delete", "keys", "secrets"})
 # Built-in command groups and their own subcommands; any other word after a group name may be
 # a plugin command registered as "GROUP.COMMAND" (see plinth.cli).
-GROUP_SUBCOMMANDS: dict[str, frozenset[str]] = {"models": frozenset({"list", "get"})}
+GROUP_SUBCOMMANDS: dict[str, frozenset[str]] = {
+    "models": frozenset({"list", "get"}),
+    "keys": frozenset({"create", "list", "revoke"}),
+    "secrets": frozenset({"set", "list", "delete"}),
+}
 
 SubParsers = Any  # argparse._SubParsersAction[argparse.ArgumentParser]: private in typeshed
 
@@ -81,6 +85,13 @@ def add_builtin_commands(subparsers: SubParsers, common: argparse.ArgumentParser
     deploy.add_argument("--revision", help="branch, tag or commit (default: main)")
     deploy.add_argument("--task", help=f"one of {', '.join(TASKS)} (default: inferred)")
     deploy.add_argument("--engine", default="transformers", help="serving engine")
+    deploy.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a platform secret the replicas get as an environment variable (repeat)",
+    )
     _add_scaling_options(deploy)
     deploy.add_argument("--no-wait", action="store_true", help="return once the deploy started")
     deploy.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (600)")
@@ -117,6 +128,10 @@ def add_builtin_commands(subparsers: SubParsers, common: argparse.ArgumentParser
     delete.add_argument("name", metavar="NAME")
     delete.set_defaults(func=run_delete)
 
+    from plinth._cli_admin import add_admin_commands  # it imports CommandError from here
+
+    add_admin_commands(subparsers, add)
+
 
 def run_deploy(args: argparse.Namespace) -> int:
     with args.make_client() as client:
@@ -127,6 +142,7 @@ def run_deploy(args: argparse.Namespace) -> int:
             task=args.task,
             engine=args.engine,
             wait=False,
+            secrets=args.secret,
             **_scaling_from(args),
         )
         repo = args.hf_repo + (f"@{args.revision}" if args.revision else "")

@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack
 
 import httpx
 
 from plinth import _operations as ops
+from plinth._admin import AsyncKeys, AsyncSecrets, Keys, Secrets
 from plinth._config import auth_headers, resolve_api_key, resolve_base_url
 from plinth._exceptions import PlinthError
 from plinth._operations import ScalingFields
@@ -40,7 +41,7 @@ DEFAULT_POLL_INTERVAL = 0.5
 class _ClientBase:
     def __init__(self, base_url: str | None, api_key: str | None, timeout: float | None) -> None:
         self.base_url = resolve_base_url(base_url)
-        self.api_key = resolve_api_key(api_key)
+        self.api_key = resolve_api_key(api_key, base_url=self.base_url)
         self.timeout = timeout
 
     def _http_options(self) -> dict[str, Any]:
@@ -66,6 +67,8 @@ class Client(_ClientBase):
         super().__init__(base_url, api_key, timeout)
         self._http = httpx.Client(transport=transport, **self._http_options())
         self.models = Models(self)
+        self.keys = Keys(self)
+        self.secrets = Secrets(self)
 
     def send(self, call: ops.Call[T]) -> T:
         """Send one operation; raises the SDK's typed errors."""
@@ -105,6 +108,8 @@ class AsyncClient(_ClientBase):
         super().__init__(base_url, api_key, timeout)
         self._http = httpx.AsyncClient(transport=transport, **self._http_options())
         self.models = AsyncModels(self)
+        self.keys = AsyncKeys(self)
+        self.secrets = AsyncSecrets(self)
 
     async def send(self, call: ops.Call[T]) -> T:
         """Send one operation; raises the SDK's typed errors."""
@@ -139,8 +144,10 @@ def _deploy_call(
     engine: str,
     scaling: Scaling | None,
     overrides: Mapping[str, Any],
+    secrets: Sequence[str] = (),
 ) -> ops.Call[Deployment]:
     return ops.deploy_model(
+        secrets=secrets,
         name=name,
         hugging_face_repo=hugging_face_repo,
         revision=revision,
@@ -169,9 +176,13 @@ class Models:
         timeout: float = DEFAULT_DEPLOY_TIMEOUT,
         on_event: EventCallback | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        secrets: Sequence[str] = (),
         **scaling_fields: Unpack[ScalingFields],
     ) -> Deployment:
         """Deploy a Hugging Face repo as the new model `name`.
+
+        `secrets`: names of platform secrets (`client.secrets.set`) the replicas receive as
+        environment variables, e.g. `["HF_TOKEN"]`.
 
         Scaling: `scaling` (all fields) and/or single `Scaling` fields as keywords
         (`min_replicas=1, max_replicas=3`; they win over `scaling`); what is left out takes
@@ -183,7 +194,7 @@ class Models:
         already taken (field `name`).
         """
         call = _deploy_call(
-            hugging_face_repo, name, revision, task, engine, scaling, scaling_fields
+            hugging_face_repo, name, revision, task, engine, scaling, scaling_fields, secrets
         )
         deployment = self._client.send(call)
         if not wait:
@@ -281,11 +292,12 @@ class AsyncModels:
         timeout: float = DEFAULT_DEPLOY_TIMEOUT,  # noqa: ASYNC109
         on_event: EventCallback | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        secrets: Sequence[str] = (),
         **scaling_fields: Unpack[ScalingFields],
     ) -> Deployment:
         """See `Models.deploy`; `on_event` may also be a coroutine function."""
         call = _deploy_call(
-            hugging_face_repo, name, revision, task, engine, scaling, scaling_fields
+            hugging_face_repo, name, revision, task, engine, scaling, scaling_fields, secrets
         )
         deployment = await self._client.send(call)
         if not wait:

@@ -8,6 +8,8 @@ Error mapping, in order:
 - HTTP status >= 400 with `{"error": {"type", "message", "field"?}}` -> `error_for_status`
   (429 carries `Retry-After` as `retry_after`);
 - a GraphQL body with `errors` -> `APIError(type="graphql_error")` (typed by status if >= 400);
+  errors whose `extensions.code` is UNAUTHENTICATED / FORBIDDEN -> `AuthenticationError` /
+  `PermissionDeniedError` (type "unauthorized" / "forbidden");
 - GraphQL union members `ValidationError` / `NotFoundError` -> the exceptions of those names;
 - anything unreadable -> `APIError(type="invalid_response")`.
 Transport failures map through `transport_error` (connection refused -> `APIConnectionError`).
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypedDict, TypeVar
 from urllib.parse import quote
@@ -129,6 +131,21 @@ def _graphql_errors(errors: Any) -> str:
     return "GraphQL error: " + "; ".join(parts)
 
 
+_AUTH_CODES = {"UNAUTHENTICATED": (401, "unauthorized"), "FORBIDDEN": (403, "forbidden")}
+
+
+def _graphql_error(response: httpx.Response, errors: Any) -> APIError:
+    message = _graphql_errors(errors)
+    if isinstance(errors, list):
+        for err in errors:
+            extensions = err.get("extensions") if isinstance(err, Mapping) else None
+            code = extensions.get("code") if isinstance(extensions, Mapping) else None
+            if code in _AUTH_CODES:
+                status, kind = _AUTH_CODES[code]
+                return error_for_status(status, message, type=kind)
+    return APIError(message, status=response.status_code, type="graphql_error")
+
+
 def _invalid(response: httpx.Response, detail: str) -> APIError:
     return APIError(
         f"unexpected answer from the platform ({_describe(response)}): {detail}",
@@ -148,9 +165,7 @@ def graphql(
         if not isinstance(body, Mapping):
             raise _invalid(response, "the body is not a JSON object")
         if body.get("errors"):
-            raise APIError(
-                _graphql_errors(body["errors"]), status=response.status_code, type="graphql_error"
-            )
+            raise _graphql_error(response, body["errors"])
         data = body.get("data")
         if not isinstance(data, Mapping):
             raise _invalid(response, "no `data` in the GraphQL answer")
@@ -189,8 +204,11 @@ def deploy_model(
     task: str | None,
     engine: str,
     scaling: Mapping[str, Any],
+    secrets: Sequence[str] = (),
 ) -> Call[Deployment]:
     payload: dict[str, Any] = {"name": name, "huggingFaceRepo": hugging_face_repo, "engine": engine}
+    if secrets:
+        payload["secrets"] = list(secrets)
     if revision is not None:
         payload["revision"] = revision
     if task is not None:

@@ -81,8 +81,17 @@ def test_migrations_build_exactly_the_models_and_are_idempotent(db_url: str) -> 
     finally:
         engine.dispose()
     assert diff == []
-    assert tables == {"alembic_version", "models", "deployments", "replicas", "deployment_events"}
-    assert version == "0001"
+    assert tables == {
+        "alembic_version",
+        "models",
+        "deployments",
+        "replicas",
+        "deployment_events",
+        "api_keys",
+        "secrets",
+        "audit_log",
+    }
+    assert version == "0002"
 
 
 def test_migration_runs_from_any_working_directory(

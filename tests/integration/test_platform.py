@@ -4,6 +4,7 @@ REST predicts, live scaling, failure reasons, and crash safety of `plinth up`.""
 from __future__ import annotations
 
 import signal
+import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -114,6 +115,7 @@ def test_graphql_deploy_predict_and_scale(platform: PlatformProcess) -> None:
     resp = httpx.post(
         f"{platform.url}/v1/models/classifier/predict",
         json={"inputs": ["plinth serves models", "hello"]},
+        headers=platform.headers,
         timeout=30,
     )
     assert resp.status_code == 200, resp.text
@@ -135,7 +137,10 @@ def test_graphql_deploy_predict_and_scale(platform: PlatformProcess) -> None:
     platform.graphql(UPDATE, model="classifier", scaling={"minReplicas": 0})
     wait_for(lambda: not live_replica_pids(platform), 60, "scale to zero")
     resp = httpx.post(
-        f"{platform.url}/v1/models/classifier/predict", json={"inputs": "cold start"}, timeout=90
+        f"{platform.url}/v1/models/classifier/predict",
+        json={"inputs": "cold start"},
+        headers=platform.headers,
+        timeout=90,
     )
     assert resp.status_code == 200, resp.text
 
@@ -166,13 +171,15 @@ def test_bad_inputs_get_clear_errors(platform: PlatformProcess) -> None:
     empty = platform.graphql(DEPLOY, input={"name": "x", "huggingFaceRepo": ""})["deployModel"]
     assert empty["field"] == "huggingFaceRepo"
 
-    unknown = httpx.post(f"{platform.url}/v1/models/nope/predict", json={"inputs": "a"})
+    unknown = httpx.post(
+        f"{platform.url}/v1/models/nope/predict", json={"inputs": "a"}, headers=platform.headers
+    )
     assert unknown.status_code == 404
     assert unknown.json()["error"]["type"] == "not_found"
     malformed = httpx.post(
         f"{platform.url}/v1/models/nope/predict",
         content=b"{not json",
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **platform.headers},
     )
     assert malformed.status_code == 422
     assert "error" in malformed.json()
@@ -223,9 +230,36 @@ def test_sigkill_leaves_no_orphans_and_restart_restores(tmp_path: Path, tiny_hf_
         resp = httpx.post(
             f"{second.url}/v1/models/gen/predict",
             json={"inputs": "hello", "parameters": {"max_new_tokens": 3}},
+            headers=second.headers,
             timeout=30,
         )
         assert resp.status_code == 200, resp.text
         assert "generated_text" in resp.json()[0]
     finally:
         second.stop()
+
+
+def test_bootstrap_key_auth_and_secrets_stay_out_of_logs(platform: PlatformProcess) -> None:
+    key = platform.api_key
+    assert key is not None and key.startswith("pl_")
+    credentials = platform.home / "credentials"
+    assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
+    assert platform.log_path.read_text().count(key) == 1  # printed once, at creation
+
+    anonymous = httpx.post(f"{platform.url}/v1/models/nope/predict", json={"inputs": "a"})
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["type"] == "unauthorized"
+
+    value = "hf_platform_secret_value_8675309"
+    set_secret = platform.graphql(
+        'mutation($v: String!) { setSecret(name: "HF_TOKEN", value: $v) { __typename } }', v=value
+    )
+    assert set_secret["setSecret"]["__typename"] == "Secret"
+    listed = platform.graphql("{ secrets { name } }")
+    assert listed == {"secrets": [{"name": "HF_TOKEN"}]}
+    audit = platform.graphql("{ auditLog(limit: 1) { action target outcome } }")
+    assert audit["auditLog"] == [{"action": "setSecret", "target": "HF_TOKEN", "outcome": "ok"}]
+    logs = [platform.log_path, *platform.home.glob("logs/**/*")]
+    for path in logs:
+        if path.is_file():
+            assert value not in path.read_text(errors="replace"), path

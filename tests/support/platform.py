@@ -1,7 +1,13 @@
-"""Run `plinth up` as a real child process for integration and end-to-end tests."""
+"""Run `plinth up` as a real child process for integration and end-to-end tests.
+
+Once healthy, `api_key` is the bootstrap admin key `plinth up` wrote to
+`$PLINTH_HOME/credentials`, and `headers` carries it; the CLI and SDK started with `env` find
+the same file by themselves.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -42,6 +48,7 @@ class PlatformProcess:
             if inherited not in (env or {}):
                 self.env.pop(inherited, None)
         self.proc: subprocess.Popen[bytes] | None = None
+        self.api_key: str | None = None
         self.log_path = home / "plinth-up.log"
 
     def start(self, timeout_s: float = 60.0) -> PlatformProcess:
@@ -60,18 +67,33 @@ class PlatformProcess:
                 raise RuntimeError(f"plinth up exited {self.proc.returncode}:\n{self.logs()}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    self.api_key = self.read_api_key()
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"plinth up did not become healthy:\n{self.logs()}")
 
+    def read_api_key(self) -> str | None:
+        path = self.home / "credentials"
+        if not path.exists():
+            return None
+        key: str = json.loads(path.read_text())["api_key"]
+        return key
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
 
     def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
         resp = httpx.post(
-            f"{self.url}/graphql", json={"query": query, "variables": variables}, timeout=30
+            f"{self.url}/graphql",
+            json={"query": query, "variables": variables},
+            headers=self.headers,
+            timeout=30,
         )
         resp.raise_for_status()
         body: dict[str, Any] = resp.json()

@@ -1,5 +1,6 @@
 """Fixtures of the backend unit tests: a migrated SQLite database per test, the app built by
-`create_app` with a recording DeployStarter and a scriptable data plane, and a GraphQL helper."""
+`create_app` with a recording DeployStarter and a scriptable data plane, and a GraphQL helper.
+The harness's client sends an admin API key (created before the app starts) on every request."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend import services
 from backend.app import create_app
 from backend.db.migrate import upgrade_database
-from backend.db.session import make_engine, make_sessionmaker
+from backend.db.session import make_engine, make_sessionmaker, session_scope
 from backend.settings import Settings
 from tests.unit.backend.support import FakePlane, Harness, RecordingStarter
 
@@ -45,6 +47,8 @@ def harness(tmp_path: Path, sessions: sessionmaker[Session]) -> Iterator[Harness
     starter = RecordingStarter()
     plane = FakePlane()
     wakes: list[None] = []
+    with session_scope(sessions) as session:
+        _row, admin_key = services.create_api_key(session, scopes=["admin"], name="test-admin")
     app = create_app(
         settings=Settings(home=tmp_path, predict_timeout_s=7.5),
         sessionmaker=sessions,
@@ -53,4 +57,5 @@ def harness(tmp_path: Path, sessions: sessionmaker[Session]) -> Iterator[Harness
         wake=lambda: wakes.append(None),
     )
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield Harness(client, sessions, starter, plane, wakes)
+        client.headers["Authorization"] = f"Bearer {admin_key}"
+        yield Harness(client, sessions, starter, plane, wakes, admin_key)

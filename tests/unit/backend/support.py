@@ -46,6 +46,7 @@ class Harness:
     starter: RecordingStarter
     plane: FakePlane
     wakes: list[None]
+    admin_key: str
 
     def gql(self, query: str, **variables: Any) -> dict[str, Any]:
         """POST a GraphQL operation; asserts there were no GraphQL errors, returns `data`."""

@@ -1,0 +1,59 @@
+"""The one place where every REST route and every GraphQL root field declares its access.
+
+Enforcement reads only this table: the ASGI middleware (`backend.auth.http`) for routes, the
+root-field guard (`backend.auth.graphql`) for GraphQL. A route or field missing here is denied
+to everyone (fail closed), `create_app` refuses to build an app with an undeclared route, and
+the auth matrix test walks `app.routes` and the schema's root fields against this table.
+
+Public routes, and why they are public:
+- `GET /healthz`: load balancers and `plinth up` probe it without credentials; it says only "ok".
+- `GET /openapi.json`, `/docs`, `/docs/oauth2-redirect`, `/redoc`: the API's shape is published
+  (it is open source anyway); calling any documented operation still needs a key.
+`/graphql` (GET, POST, WebSocket) needs any valid key to reach the executor; each root field
+then needs its own access. A WebSocket may instead authenticate in its `connection_init` payload
+(`{"Authorization": "Bearer <key>"}`), since browsers cannot set headers on WebSockets.
+"""
+
+from __future__ import annotations
+
+from backend.auth.scopes import Access
+
+# (method, route path) -> access. HEAD is checked as GET; WEBSOCKET is a WebSocket route.
+REST_ROUTES: dict[tuple[str, str], Access] = {
+    ("GET", "/healthz"): Access.PUBLIC,
+    ("GET", "/openapi.json"): Access.PUBLIC,
+    ("GET", "/docs"): Access.PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): Access.PUBLIC,
+    ("GET", "/redoc"): Access.PUBLIC,
+    ("POST", "/v1/models/{name}/predict"): Access.INVOKE,
+    ("GET", "/graphql"): Access.AUTHENTICATED,
+    ("POST", "/graphql"): Access.AUTHENTICATED,
+    ("WEBSOCKET", "/graphql"): Access.AUTHENTICATED,
+}
+
+# "RootType.fieldName" -> access.
+GRAPHQL_FIELDS: dict[str, Access] = {
+    "Query.models": Access.READ,
+    "Query.model": Access.READ,
+    "Query.deployment": Access.READ,
+    "Query.apiKeys": Access.ADMIN,
+    "Query.secrets": Access.ADMIN,
+    "Query.auditLog": Access.ADMIN,
+    "Mutation.deployModel": Access.DEPLOY,
+    "Mutation.updateScaling": Access.DEPLOY,
+    "Mutation.deleteModel": Access.DEPLOY,
+    "Mutation.createApiKey": Access.ADMIN,
+    "Mutation.revokeApiKey": Access.ADMIN,
+    "Mutation.setSecret": Access.ADMIN,
+    "Mutation.deleteSecret": Access.ADMIN,
+    "Subscription.deploymentEvents": Access.READ,
+}
+
+
+def route_access(method: str, path: str) -> Access | None:
+    method = "GET" if method == "HEAD" else method
+    return REST_ROUTES.get((method, path))
+
+
+def field_access(type_name: str, field_name: str) -> Access | None:
+    return GRAPHQL_FIELDS.get(f"{type_name}.{field_name}")
