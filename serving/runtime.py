@@ -22,8 +22,11 @@ class ReplicaHandle:
     base_url: str  # e.g. http://127.0.0.1:53121 (no trailing slash)
     pid: int | None = None
     port: int | None = None
-    # Cold-start phases reported by the replica's GET /ready once it is ready (seconds).
+    # Cold-start phases reported by the replica's GET /ready once it is ready (seconds): spawn,
+    # imports, weights, warmup, bind, total (see serving.replica).
     load_seconds: dict[str, float] = field(default_factory=dict)
+    # How the runtime started it: "spawn" (a new interpreter) or "fork" (from a fork server).
+    start_method: str = "spawn"
 
 
 class ReplicaRuntime(Protocol):

@@ -1,17 +1,34 @@
-"""Replicas as local child processes: `python -m serving.replica ...`, one per replica.
+"""Replicas as local processes: forked from a fork server, or `python -m serving.replica ...`.
 
 Contract:
-- `start(spec)` picks a free 127.0.0.1 port, spawns the replica with the contract's command line
-  plus `--parent-pid`, appends its stdout and stderr to `log_dir/<model_name>/<replica_id>.log`,
-  and returns at once (the replica loads its model in the background).
+- `start(spec)` picks a free 127.0.0.1 port and starts the replica with the contract's command
+  line plus `--parent-pid`, its stdout and stderr appended to
+  `log_dir/<model_name>/<replica_id>.log`, and returns at once (the replica loads its model in
+  the background). It starts it one of two ways (`ReplicaHandle.start_method`):
+  - "fork": the engine's fork server (`serving.forkserver`), a process that has already imported
+    torch and transformers, forks it in milliseconds. The fork server is started lazily by the
+    first `start` for its engine (that replica is spawned while the server imports), or eagerly
+    by `await prewarm()`. Its own log is `log_dir/_forkserver/<engine>.log`.
+  - "spawn": a new interpreter (`python -m serving.replica`), whenever the fork server cannot be
+    used: disabled (`fork_server=False`), still importing, failed or lost (restarted at most
+    `MAX_FORK_SERVER_LAUNCHES` times), a subclass overriding `command()`, or environment
+    variables that libraries read at import time (HF_*, TRANSFORMERS_*, OMP_*, ...) that
+    differ from the fork server's. The reason is logged once.
+  Either way the replica learns when `start` was called (PLINTH_START_REQUESTED_AT, or the fork
+  request) and reports its cold start by phase at GET /ready, which `ready()` copies into
+  `handle.load_seconds`.
 - Children die with their parent: the child sets PR_SET_PDEATHSIG(SIGKILL) between fork and
   exec. The kernel sends that signal when the *thread* that forked exits, not the process, so
   `start` must be called from the event-loop thread (which lives as long as the process) and
   never from a thread pool. The replica also checks `--parent-pid` itself in case its parent
   died before the prctl ran.
+  A forked replica has PR_SET_PDEATHSIG towards its fork server, which has it towards this
+  process' event-loop thread: killing the platform kills both.
 - `ready`/`healthy` probe GET /ready and GET /health with a short timeout; `poll` returns the exit
-  code; `stop` sends SIGTERM, then SIGKILL after the grace, and reaps the process; `tail` reads the
-  end of the log for error messages.
+  code (for a forked replica, as reported by the fork server that reaps it); `stop` sends
+  SIGTERM, then SIGKILL after the grace, and waits until the process is reaped; `tail` reads the
+  end of the log for error messages. `aclose` also ends the fork servers (any forked replica still
+  running dies with them).
 """
 
 from __future__ import annotations
@@ -20,21 +37,40 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import httpx
 
+from serving.forkserver import ForkServer, ForkUnavailable
 from serving.runtime import ReplicaHandle
 from serving.spec import ReplicaSpec
 
+log = logging.getLogger(__name__)
+
 _PR_SET_PDEATHSIG = 1
 _PROBE_TIMEOUT_S = 1.0
+MAX_FORK_SERVER_LAUNCHES = 3
+REQUESTED_AT_ENV = "PLINTH_START_REQUESTED_AT"  # read by serving.replica.spawn_seconds
+# Read by torch, transformers, huggingface_hub, tokenizers or OpenMP when they are imported: a
+# fork server imported them under its own values, so a replica needing others must be spawned.
+# (Variables read lazily, like TORCHINDUCTOR_*, reach a forked replica through its environment.)
+IMPORT_TIME_ENV_PREFIXES = (
+    "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "TOKENIZERS_", "SAFETENSORS_", "TORCH_", "PYTORCH_",
+    "CUDA_", "OMP_", "KMP_", "MKL_", "OPENBLAS_", "XDG_", "HOME", "PYTHON", "LD_", "USE_",
+)  # fmt: skip
+
+
+def import_time_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The part of an environment that libraries freeze when they are imported."""
+    return {k: v for k, v in env.items() if k.startswith(IMPORT_TIME_ENV_PREFIXES)}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -44,18 +80,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
-
-
-async def _wait_exit(proc: subprocess.Popen[bytes], timeout_s: float | None) -> bool:
-    """Wait until the process has exited (and is reaped); False on timeout."""
-    loop = asyncio.get_running_loop()
-    deadline = None if timeout_s is None else loop.time() + timeout_s
-    # Popen has no awaitable wait and a blocking wait would stall the loop: poll gently.
-    while proc.poll() is None:
-        if deadline is not None and loop.time() >= deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 def _pdeathsig_preexec() -> Callable[[], None] | None:
@@ -80,11 +104,19 @@ class LocalProcessRuntime:
         log_dir: Path,
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
+        *,
+        fork_server: bool = True,
     ) -> None:
         self.log_dir = Path(log_dir)
         self.python = python
         self.env = dict(env or {})
+        self.fork_server = fork_server
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._forked: dict[str, tuple[ForkServer, int]] = {}
+        self._servers: dict[str, ForkServer] = {}
+        self._launches: dict[str, int] = {}
+        self._retired: list[ForkServer] = []
+        self._said: set[str] = set()
         self._logs: dict[str, Path] = {}
         self._client: httpx.AsyncClient | None = None
         self._preexec = _pdeathsig_preexec()
@@ -119,30 +151,161 @@ class LocalProcessRuntime:
     def log_path(self, spec: ReplicaSpec) -> Path:
         return self.log_dir / spec.model_name / f"{spec.replica_id}.log"
 
+    def replica_env(self) -> dict[str, str]:
+        return {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+
     def start(self, spec: ReplicaSpec) -> ReplicaHandle:
+        requested_at = time.monotonic()
         port = free_port()
         log_path = self.log_path(spec)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        with open(log_path, "ab") as log:
+        env = {**self.replica_env(), **spec.env}  # the deployment's secrets, never logged
+        self._logs[spec.replica_id] = log_path
+        server = self._usable_fork_server(spec, env)
+        if server is not None:
+            try:
+                pid = server.fork(
+                    argv=self.command(spec, port)[3:],
+                    env=env,
+                    log_path=log_path,
+                    requested_at=requested_at,
+                    model=_model(spec),
+                )
+            except ForkUnavailable as error:
+                self._say(f"fork server for {spec.engine} could not fork: {error.reason}")
+            else:
+                self._forked[spec.replica_id] = (server, pid)
+                return self._handle(spec, port, pid, "fork")
+        env[REQUESTED_AT_ENV] = repr(requested_at)
+        with open(log_path, "ab") as log_file:
             # Popen directly in the calling (event-loop) thread: see the module docstring.
             proc = subprocess.Popen(
                 self.command(spec, port),
                 stdin=subprocess.DEVNULL,
-                stdout=log,
+                stdout=log_file,
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=False,
                 preexec_fn=self._preexec,  # only prctl, resolved before the fork
             )
         self._procs[spec.replica_id] = proc
-        self._logs[spec.replica_id] = log_path
+        return self._handle(spec, port, proc.pid, "spawn")
+
+    @staticmethod
+    def _handle(spec: ReplicaSpec, port: int, pid: int, method: str) -> ReplicaHandle:
         return ReplicaHandle(
             replica_id=spec.replica_id,
             base_url=f"http://127.0.0.1:{port}",
-            pid=proc.pid,
+            pid=pid,
             port=port,
+            start_method=method,
         )
+
+    # -- fork servers --------------------------------------------------------------------------
+
+    async def prewarm(
+        self,
+        specs: Iterable[ReplicaSpec] = (),
+        *,
+        engines: Iterable[str] = ("transformers",),
+        timeout_s: float = 120.0,
+    ) -> bool:
+        """Start the fork servers now and preload the models of `specs`, so that the next
+        replicas are forked; True once every fork server asked for is ready."""
+        specs = list(specs)
+        wanted = dict.fromkeys([*engines, *(spec.engine for spec in specs)])
+        if not self.fork_server or not self._fork_supported():
+            return False
+        for engine in wanted:
+            self._server_for(engine, self.replica_env())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            servers = [self._servers.get(engine) for engine in wanted]
+            for server in servers:
+                if server is not None:
+                    server.pump()
+            if all(server is None or server.state != "starting" for server in servers):
+                break
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        for spec in specs:
+            server = self._servers.get(spec.engine)
+            if server is not None:
+                server.learn(_model(spec))
+        return all(server is not None and server.state == "ready" for server in servers)
+
+    def _fork_supported(self) -> bool:
+        if type(self).command is not LocalProcessRuntime.command:
+            self._say("command() is overridden; replicas are spawned with it")
+            return False
+        if not sys.platform.startswith("linux") or not hasattr(os, "pidfd_open"):
+            self._say("fork servers need Linux with pidfd_open; replicas are spawned")
+            return False
+        return True
+
+    def _usable_fork_server(self, spec: ReplicaSpec, env: dict[str, str]) -> ForkServer | None:
+        if not self.fork_server or not self._fork_supported():
+            return None
+        server = self._server_for(spec.engine, env)
+        if server is None:
+            return None
+        server.pump()
+        if server.state == "starting":
+            self._say(f"fork server for {spec.engine} is still importing; spawning meanwhile")
+            return None
+        if server.state != "ready":
+            self._say(f"fork server for {spec.engine} unusable ({server.reason}); spawning")
+            return None
+        before, now = import_time_env(server.env), import_time_env(env)
+        if before != now:
+            changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+            self._say(
+                f"{', '.join(changed)} changed since the {spec.engine} fork server started "
+                "(libraries read them at import); spawning"
+            )
+            return None
+        return server
+
+    def _server_for(self, engine: str, env: Mapping[str, str]) -> ForkServer | None:
+        """The engine's fork server, launched (or relaunched after a loss) when needed."""
+        server = self._servers.get(engine)
+        if server is not None:
+            server.pump()
+            if server.state != "lost":
+                return server
+            self._say(f"fork server for {engine} was lost: {server.reason}", once=False)
+            self._retired.append(self._servers.pop(engine))
+        launches = self._launches.get(engine, 0)
+        if launches >= MAX_FORK_SERVER_LAUNCHES:
+            self._say(f"fork server for {engine} lost {launches} times; replicas are spawned")
+            return None
+        self._launches[engine] = launches + 1
+        try:
+            server = ForkServer.launch(
+                engine=engine,
+                python=self.python,
+                env=env,
+                log_path=self.log_dir / "_forkserver" / f"{engine}.log",
+                preexec_fn=self._preexec,
+            )
+        except OSError as error:
+            self._say(f"could not start the fork server for {engine}: {error}", once=False)
+            return None
+        log.info("started fork server for %s (pid %s)", engine, server.process.pid)
+        self._servers[engine] = server
+        return server
+
+    def _say(self, message: str, *, once: bool = True) -> None:
+        if not once or message not in self._said:
+            self._said.add(message)
+            log.warning("%s", message)
+
+    def fork_server_pid(self, engine: str = "transformers") -> int | None:
+        """The pid of the engine's fork server process, if one was started."""
+        server = self._servers.get(engine)
+        return None if server is None else server.process.pid
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -177,20 +340,42 @@ class LocalProcessRuntime:
         return resp is not None and resp.status_code == 200
 
     def poll(self, handle: ReplicaHandle) -> int | None:
+        self._retired = [server for server in self._retired if not server.reaped()]
+        forked = self._forked.get(handle.replica_id)
+        if forked is not None:
+            server, pid = forked
+            return server.exit_code(pid)
         proc = self._procs.get(handle.replica_id)
         return None if proc is None else proc.poll()
 
     async def stop(self, handle: ReplicaHandle, grace_s: float = 10.0) -> None:
-        proc = self._procs.get(handle.replica_id)
-        if proc is None:
+        if handle.replica_id not in self._forked and handle.replica_id not in self._procs:
             return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            if not await _wait_exit(proc, grace_s):
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await _wait_exit(proc, None)  # reap; SIGKILL cannot be ignored
+        if self.poll(handle) is None:
+            self._signal(handle, signal.SIGTERM)
+            if not await self._wait_exit(handle, grace_s):
+                self._signal(handle, signal.SIGKILL)
+                await self._wait_exit(handle, None)  # reaped; SIGKILL cannot be ignored
+
+    def _signal(self, handle: ReplicaHandle, signum: int) -> None:
+        forked = self._forked.get(handle.replica_id)
+        if forked is not None:
+            server, pid = forked
+            server.send_signal(pid, signum)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self._procs[handle.replica_id].send_signal(signum)
+
+    async def _wait_exit(self, handle: ReplicaHandle, timeout_s: float | None) -> bool:
+        """Wait until the replica has exited and been reaped; False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
+        # Neither Popen nor the fork server's report is awaitable: poll gently.
+        while self.poll(handle) is None:
+            if deadline is not None and loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
 
     def tail(self, handle: ReplicaHandle, n: int = 20) -> str:
         path = self._logs.get(handle.replica_id)
@@ -211,3 +396,20 @@ class LocalProcessRuntime:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        self._retired.extend(self._servers.values())
+        self._servers.clear()
+        for server in self._retired:
+            server.close()  # it exits on end-of-file
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while any(not server.reaped() for server in self._retired):
+            if loop.time() >= deadline:
+                for server in self._retired:
+                    server.kill("did not exit after its socket closed")
+                deadline = loop.time() + 5.0
+            await asyncio.sleep(0.02)
+        self._retired.clear()
+
+
+def _model(spec: ReplicaSpec) -> dict[str, str]:
+    return {"engine": spec.engine, "task": spec.task, "path": spec.model_path}

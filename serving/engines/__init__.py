@@ -2,11 +2,13 @@
 
 `get_engine(engine_name, task, model_path)` builds an unloaded engine (cheap: no torch import)
 or raises UnsupportedModel naming what is supported; `serving.hub.validate_snapshot` and the
-replica both go through it. See `serving.engines.base` for the engine contract.
+replica both go through it. `preload_libraries(engine_name)` imports an engine's libraries
+without running them (for fork servers). See `serving.engines.base` for the engine contract.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from serving.engines.base import (
@@ -22,6 +24,7 @@ from serving.engines.transformers_engine import (
     TextGenerationEngine,
     TransformersEngine,
 )
+from serving.engines.transformers_engine import preload_libraries as preload_transformers
 
 __all__ = [
     "ENGINES",
@@ -31,6 +34,7 @@ __all__ = [
     "InvalidInput",
     "UnsupportedModel",
     "get_engine",
+    "preload_libraries",
     "supported_tasks",
 ]
 
@@ -41,6 +45,19 @@ ENGINES: dict[str, dict[str, type[TransformersEngine]]] = {
         "text-generation": TextGenerationEngine,
     },
 }
+
+
+PRELOADS: dict[str, Callable[[], None]] = {"transformers": preload_transformers}
+
+
+def preload_libraries(engine_name: str) -> None:
+    """Import an engine's libraries (no tensor op, no thread); UnsupportedModel if unknown."""
+    preload = PRELOADS.get(engine_name)
+    if preload is None:
+        raise UnsupportedModel(
+            f"engine {engine_name!r} is not supported (supported: {', '.join(PRELOADS)})"
+        )
+    preload()
 
 
 def supported_tasks(engine_name: str) -> tuple[str, ...]:

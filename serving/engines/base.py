@@ -1,7 +1,8 @@
 """The engine contract: what a replica needs from an inference backend.
 
 An engine is built cheaply (no heavy imports, nothing loaded), can `check()` a snapshot from its
-files alone (used by `serving.hub.validate_snapshot` before any replica starts), `load()`s its
+files alone (used by `serving.hub.validate_snapshot` before any replica starts), can `preload()`
+the modules a load will need (in a fork server, see `serving.forkserver`), `load()`s its
 model exactly once (returning the seconds each load phase took), then answers `predict(payload)`
 synchronously, from several threads at once if the replica allows it.
 
@@ -57,6 +58,11 @@ class Engine(Protocol):
 
     def check(self) -> None:
         """Validate the snapshot from its files without loading it; raise UnsupportedModel."""
+        ...
+
+    def preload(self) -> None:
+        """Import what `load()` will need for this snapshot, without running any tensor
+        operation or starting a thread: a fork server calls it before forking replicas."""
         ...
 
     def load(self) -> dict[str, float]:

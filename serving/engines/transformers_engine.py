@@ -16,7 +16,14 @@ Outputs follow the contract (see CONTRACT "Replica process"):
 - text-generation: [{"generated_text": str}] per input (`max_new_tokens` <= 512, `temperature`,
   `top_p`, `top_k`, `do_sample`, `return_full_text`).
 
-Torch uses PLINTH_TORCH_THREADS intra-op threads (default: the CPUs this process may run on).
+Torch uses PLINTH_TORCH_THREADS intra-op threads (default: the CPUs this process may run on),
+set in `load()`, i.e. in the replica itself, never in a fork server.
+
+Fork servers (`serving.forkserver`) call `preload_libraries()` once and `engine.preload()` per
+model they may fork for: both only import modules, fill pure-Python caches and ask the kernel to
+read weight files ahead. They run no torch operation and start no thread, so that a process
+forked afterwards inherits no OpenMP pool, no tokenizer thread pool and no lock held by a thread
+that does not exist in the child.
 """
 
 from __future__ import annotations
@@ -79,6 +86,40 @@ def torch_threads() -> int:
     return value
 
 
+# Modules every load imports whatever the model: the base classes and generation.
+_COMMON_MODULES = (
+    "transformers.modeling_utils",
+    "transformers.modeling_layers",
+    "transformers.generation.utils",
+    "transformers.tokenization_utils_base",
+)
+_AUTO_CLASSES = (
+    "AutoConfig",
+    "AutoTokenizer",
+    "AutoModel",
+    "AutoModelForCausalLM",
+    "AutoModelForSequenceClassification",
+)
+
+
+def preload_libraries() -> None:
+    """Import torch, transformers and what every load needs; run no torch op, start no thread."""
+    import torch  # noqa: F401  (imported for its side effect: the module is now loaded)
+    import transformers
+
+    for module in _COMMON_MODULES:
+        importlib.import_module(module)
+    for name in _AUTO_CLASSES:
+        getattr(transformers, name)
+    # transformers 5 compiles about a thousand weight-renaming regexes on the first
+    # from_pretrained (0.2 s here) and caches them at module level: build them once now.
+    try:
+        mapping: Any = importlib.import_module("transformers.conversion_mapping")
+        mapping.get_checkpoint_conversion_mapping("bert")
+    except (ImportError, AttributeError):  # another transformers version: nothing to warm
+        pass
+
+
 def read_model_config(model_dir: Path) -> dict[str, Any]:
     config_file = model_dir / "config.json"
     if not config_file.is_file():
@@ -90,6 +131,17 @@ def read_model_config(model_dir: Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise UnsupportedModel("config.json must be a JSON object")
     return config
+
+
+def advise_page_cache(path: Path) -> None:
+    """Ask the kernel to read a file into the page cache in the background (no thread here)."""
+    if not path.is_file() or not hasattr(os, "posix_fadvise"):
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+    finally:
+        os.close(fd)
 
 
 def architecture_can(architecture: str, task: str) -> bool:
@@ -140,6 +192,25 @@ class TransformersEngine:
             )
         if not any((model_dir / name).is_file() for name in TOKENIZER_FILES):
             raise UnsupportedModel("snapshot has no tokenizer files")
+
+    # -- fork-server preparation ------------------------------------------------------------
+
+    def preload(self) -> None:
+        """Import this model's modeling and tokenizer modules; read its weights ahead."""
+        import transformers
+
+        model_dir = self.model_dir()
+        config = read_model_config(model_dir)
+        names = [str(a) for a in config.get("architectures") or []]
+        try:
+            tokenizer_config = json.loads((model_dir / "tokenizer_config.json").read_text())
+            names.append(str(tokenizer_config.get("tokenizer_class") or ""))
+        except (OSError, ValueError, AttributeError):
+            pass
+        for name in filter(None, names):
+            getattr(transformers, name, None)  # the lazy module imports the defining module
+        for name in WEIGHT_FILES:
+            advise_page_cache(model_dir / name)
 
     # -- loading ----------------------------------------------------------------------------
 

@@ -121,7 +121,8 @@ def replica(hf_home: Path, gpt2: Path, tmp_path: Path) -> Iterator[Replica]:
 def test_serves_predictions_and_reports_load_phases(shared: Replica) -> None:
     ready = httpx.get(f"{shared.url}/ready").json()
     assert ready["ready"] is True
-    assert {"interpreter", "imports", "weights", "warmup", "total"} <= set(ready["load_seconds"])
+    assert {"spawn", "imports", "weights", "warmup", "bind", "total"} <= set(ready["load_seconds"])
+    assert ready["start_method"] == "spawn"
     assert httpx.get(f"{shared.url}/health").json()["status"] == "ok"
     response = httpx.post(
         f"{shared.url}/predict",
