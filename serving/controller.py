@@ -8,15 +8,19 @@ Each tick (every `tick_s`, or at once after `wake()` or when a router signals de
    applies changed scaling configs to the routers live; deployments no longer desired are
    retired: their router closes and their replicas drain and stop;
 3. observes replicas: an exited process, a start that exceeds `start_timeout_s`, or
-   `health_failures` failed health probes in a row make the replica FAILED (with exit code and
-   log tail as `error`) and take it out of its router;
+   `health_failures` failed health probes in a row (a hung replica times out its GET /health)
+   make the replica FAILED (with exit code and log tail as `error`) and take it out of its
+   router;
 4. probes STARTING replicas; a ready one becomes READY and joins its router;
 5. computes each deployment's target: DEPLOYING -> max(min_replicas, 1), and no restart after a
    replica failed (the deploy workflow reads the FAILED replica and fails the deploy); ACTIVE ->
-   `serving.autoscaler.desired_replicas`, replacing failed replicas with a backoff (1 s doubling
-   to 30 s, reset once a replica stays READY for a minute). It starts missing replicas and
-   stops extra ones (STARTING first, then the least busy), draining them: out of the router,
-   in-flight requests finish (up to `drain_grace_s`), then the runtime stops them;
+   the deployment's autoscaling policy (`policy_for(spec)`, default "plinth"; see
+   `serving.autoscaling`) through its `DeploymentAutoscaler`, replacing failed replicas with a
+   backoff (1 s doubling to 30 s, reset once a replica stays READY for a minute). It starts
+   missing replicas and stops extra ones (STARTING first, then the least busy), draining them:
+   out of the router, in-flight requests finish (up to `drain_grace_s`), then the runtime stops
+   them. A READY replica the router dropped after a connection error rejoins it once it answers
+   its health probe again;
 6. saves the replica observations of every deployment whose set or states changed, and records
    events (replica_started, replica_ready, replica_failed, replica_stopped, scaled).
 
@@ -39,18 +43,14 @@ from typing import Any
 import httpx
 
 from plinth.types import ReplicaState
-from serving.autoscaler import (
-    AutoscaleContext,
-    LoadSample,
-    TargetSample,
-    desired_replicas,
-    load_target,
-)
+from serving.autoscaling import DEFAULT_POLICY, make_policy
 from serving.deployment_state import DeploymentState, ReplicaRecord
 from serving.plane import DataPlane
 from serving.router import Router
 from serving.runtime import ReplicaRuntime
 from serving.spec import ControlStore, DeploymentSpec, Phase, ReplicaSpec
+
+PolicyChooser = Callable[[DeploymentSpec], str]
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,10 @@ class Controller:
         backoff_initial_s: float = 1.0,
         backoff_max_s: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        policy_for: PolicyChooser | None = None,
     ) -> None:
         self._store = store
+        self._policy_for = policy_for or (lambda _spec: DEFAULT_POLICY)
         self._runtime = runtime
         self._clock = clock
         self.tick_s = tick_s
@@ -209,11 +211,14 @@ class Controller:
                 self._spawn(dep.router.aclose())
                 dep.router = self._new_router(spec)
                 dep.retired = False
+            # Per deployment and live: a changed choice takes effect on this tick.
+            dep.scaler.set_policy(make_policy(self._policy_for(spec)))
             if dep.spec != spec:
                 if dep.spec.scaling != spec.scaling:
                     dep.router.update_scaling(spec.scaling)
                 if dep.spec.phase != spec.phase:
                     dep.since = now  # autoscaling history starts when traffic may arrive
+                    dep.scaler.restart_history(now)
                     dep.failed_to_load = False
                 dep.spec = spec
         active = {
@@ -310,6 +315,7 @@ class Controller:
                 rec.spec.replica_id, rec.handle.base_url, max_concurrency=rec.spec.max_concurrency
             )
             rec.ready_since = now
+            dep.scaler.record_cold_start(now - rec.started)
             phases = ", ".join(f"{k} {v:.2f} s" for k, v in rec.handle.load_seconds.items())
             dep.event(
                 "replica_ready",
@@ -326,26 +332,13 @@ class Controller:
         spec = dep.spec
         scaling = spec.scaling
         live = dep.live()
-        sample = dep.router.sample()
-        dep.load_samples.append(LoadSample(sample.at, sample.mean_load, now - dep.last_sample_at))
-        dep.last_sample_at = now
-        dep.prune(now, window_s=scaling.autoscaling_window_s, delay_s=scaling.scale_down_delay_s)
+        ready = sum(1 for rec in live if rec.obs.state is ReplicaState.READY)
+        scaler = dep.scaler
+        scaler.observe(dep.router.sample(), now, keep_s=scaling.autoscaling_window_s)
         if spec.phase is Phase.DEPLOYING:
             target = len(live) if dep.failed_to_load else max(scaling.min_replicas, 1)
         else:
-            ctx = AutoscaleContext(
-                now=now,
-                scaling=scaling,
-                current_replicas=len(live),
-                in_flight=sample.in_flight,
-                queued=sample.queued,
-                load_samples=tuple(dep.load_samples),
-                recent_targets=tuple(dep.targets),
-                history_since=dep.since,
-                last_request_at=sample.last_request_at,
-            )
-            target = desired_replicas(ctx)
-            dep.targets.append(TargetSample(now, load_target(ctx)))
+            target = scaler.decide(now, scaling, len(live), ready)
         if target != dep.target:
             if dep.target is not None or target != len(live):
                 dep.event("scaled", f"scaled from {len(live)} to {target} replicas")
@@ -373,6 +366,7 @@ class Controller:
             task=spec.task,
             engine=spec.engine,
             max_concurrency=spec.scaling.max_concurrency,
+            env=spec.env,
         )
         rec = ReplicaRecord.starting(rspec, now, _utcnow())
         dep.replicas[rspec.replica_id] = rec
@@ -431,21 +425,28 @@ class Controller:
 
     async def check_health(self) -> None:
         """Probe GET /health of every READY replica once; count consecutive failures."""
-        recs = [
-            rec
+        pairs = [
+            (dep, rec)
             for dep in self._deployments.values()
             for rec in dep.live()
             if rec.obs.state is ReplicaState.READY and rec.handle is not None
         ]
         self._suspects.clear()
         results = await asyncio.gather(
-            *(self._runtime.healthy(rec.handle) for rec in recs if rec.handle is not None),
+            *(self._runtime.healthy(rec.handle) for _, rec in pairs if rec.handle is not None),
             return_exceptions=True,
         )
         failed = False
-        for rec, ok in zip(recs, results, strict=True):
+        for (dep, rec), ok in zip(pairs, results, strict=True):
             if ok is True:
                 rec.health_failures = 0
+                if not rec.stopping and rec.obs.state is ReplicaState.READY and rec.handle:
+                    # The router drops a replica on a connection error; healthy, it comes back.
+                    dep.router.add_replica(
+                        rec.spec.replica_id,
+                        rec.handle.base_url,
+                        max_concurrency=rec.spec.max_concurrency,
+                    )
             else:
                 rec.health_failures += 1
                 failed = failed or rec.health_failures >= self.health_failures

@@ -1,8 +1,8 @@
 """What the controller remembers about one deployment and its replicas between ticks.
 
 Plain bookkeeping, no I/O: the replica records (spec, runtime handle, observation), recent
-failures kept for the store, the autoscaler's history, restart backoff, and the events waiting
-to be recorded. `serving.controller` owns every decision made with it.
+failures kept for the store, the autoscaler (its history and policy state), restart backoff,
+and the events waiting to be recorded. `serving.controller` owns every decision made with it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from plinth.types import ReplicaState
-from serving.autoscaler import LoadSample, TargetSample
+from serving.autoscaling import DeploymentAutoscaler, make_policy
 from serving.router import Router
 from serving.runtime import ReplicaHandle
 from serving.spec import DeploymentSpec, ReplicaObservation, ReplicaSpec
@@ -54,14 +54,18 @@ class DeploymentState:
     backoff_s: float = 0.0
     next_start_at: float = float("-inf")
     target: int | None = None
-    load_samples: deque[LoadSample] = field(default_factory=deque)
-    targets: deque[TargetSample] = field(default_factory=deque)
-    last_sample_at: float = 0.0
+    autoscaler: DeploymentAutoscaler | None = None  # made in __post_init__ (needs `since`)
     dirty: bool = True  # observations changed since the last save
     events: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.last_sample_at = self.since
+        if self.autoscaler is None:
+            self.autoscaler = DeploymentAutoscaler(make_policy(), since=self.since)
+
+    @property
+    def scaler(self) -> DeploymentAutoscaler:
+        assert self.autoscaler is not None
+        return self.autoscaler
 
     def live(self) -> list[ReplicaRecord]:
         """Replicas starting or ready (not stopping, not failed)."""
@@ -84,9 +88,3 @@ class DeploymentState:
     def take_events(self) -> list[tuple[str, str]]:
         events, self.events = self.events, []
         return events
-
-    def prune(self, now: float, *, window_s: float, delay_s: float) -> None:
-        while self.load_samples and self.load_samples[0].at <= now - window_s:
-            self.load_samples.popleft()
-        while self.targets and self.targets[0].at < now - delay_s:
-            self.targets.popleft()

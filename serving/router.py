@@ -23,15 +23,21 @@ How a request is routed, step by step:
 4. When a slot frees or a replica becomes ready, waiters are served in arrival order. The slot is
    handed to the waiter before it wakes, so a newcomer can never overtake the queue.
 5. Send the request. 200 -> the body. 422 -> `InvalidInput` carrying the replica's error object.
-   429 or a connection error -> retry once on another ready replica (predict is idempotent), else
-   `ReplicaFailed`; a connection error also reports the replica as suspect to the controller.
-   Other statuses -> `ReplicaFailed` with the replica's message.
+   A connection refused (the request never reached the replica) or, for an idempotent request
+   (predict is, unless the caller says otherwise), a replica that died mid-request: the replica
+   leaves the ready set at once (the controller is told it is suspect; its health check either
+   brings it back or replaces it) and the request is retried once on another replica. With no
+   other replica ready, the retry waits at the head of the queue for a replacement, bounded by
+   the request's timeout, rather than failing with 502. 429 from a replica -> retry once on
+   another ready replica, else `ReplicaFailed`. Other statuses -> `ReplicaFailed`.
 6. The slot is released whatever happens: completion, error, timeout or cancellation (a client
    disconnect cancels the request's task). A cancelled waiter leaves the queue.
 
 Load metrics for the autoscaler are exact rather than sampled: the router integrates
 in-flight + queued over time (with the injectable clock), and `sample()` returns the time-weighted
-mean since the previous sample, so a burst between two controller ticks is never missed.
+mean since the previous sample, so a burst between two controller ticks is never missed. It also
+counts arrivals and completions, the slot-seconds of finished requests (their service time, for
+Little's-law sizing) and the idle gaps between requests (for scale-to-zero decisions).
 """
 
 from __future__ import annotations
@@ -52,6 +58,8 @@ DRAIN_WINDOW_S = 30.0  # completions this recent estimate the drain rate for Ret
 RETRY_AFTER_MAX_S = 120.0
 RETRY_AFTER_NO_HISTORY_S = 1.0  # replicas ready but nothing finished yet
 RETRY_AFTER_COLD_START_S = 10.0  # no replica ready and no history: a cold start is under way
+IDLE_GAP_MIN_S = 1.0  # shorter pauses between requests say nothing about scaling to zero
+IDLE_GAPS_KEPT = 256
 
 
 class RouterClosed(Exception):
@@ -86,6 +94,8 @@ class RouterSample:
     arrivals: int  # since the router was created
     completions: int
     last_request_at: float | None
+    busy_s: float = 0.0  # slot-seconds of finished requests since the router was created
+    idle_gaps_s: tuple[float, ...] = ()  # recent pauses between requests, oldest first
 
 
 class Router:
@@ -120,6 +130,8 @@ class Router:
         self.arrivals = 0
         self.completions = 0
         self.last_request_at: float | None = None
+        self.busy_s = 0.0
+        self._idle_gaps: deque[float] = deque(maxlen=IDLE_GAPS_KEPT)
         self._releases: deque[float] = deque(maxlen=512)
         now = clock()
         self._area = 0.0  # integral of (in-flight + queued) dt since _sample_start
@@ -190,6 +202,8 @@ class Router:
             arrivals=self.arrivals,
             completions=self.completions,
             last_request_at=self.last_request_at,
+            busy_s=self.busy_s,
+            idle_gaps_s=tuple(self._idle_gaps),
         )
 
     def retry_after_s(self) -> float:
@@ -252,23 +266,29 @@ class Router:
 
     # -- the request path ----------------------------------------------------------------------
 
-    async def forward(self, payload: bytes, *, timeout_s: float = 60.0) -> bytes:
+    async def forward(
+        self, payload: bytes, *, timeout_s: float = 60.0, idempotent: bool = True
+    ) -> bytes:
         """Send one predict request; see the module docstring for the algorithm and errors."""
         if self._closed:
             raise RouterClosed()
+        now = self._clock()
         self.arrivals += 1
-        self.last_request_at = self._clock()
+        if self.last_request_at is not None and now - self.last_request_at >= IDLE_GAP_MIN_S:
+            self._idle_gaps.append(now - self.last_request_at)
+        self.last_request_at = now
         try:
             async with asyncio.timeout(timeout_s):
-                return await self._forward(payload)
+                return await self._forward(payload, idempotent)
         except TimeoutError:
             raise RequestTimeout(self.model_name, timeout_s) from None
 
-    async def _forward(self, payload: bytes) -> bytes:
+    async def _forward(self, payload: bytes, idempotent: bool) -> bytes:
         avoid: frozenset[str] = frozenset()
         failure = ""
         for attempt in range(2):
             replica = await self._acquire(avoid, retry=attempt > 0)
+            taken_at = self._clock()
             try:
                 resp = await self._client.post(
                     replica.base_url + "/predict",
@@ -277,8 +297,13 @@ class Router:
                 )
             except httpx.TransportError as exc:
                 failure = f"replica {replica.replica_id} is unreachable ({type(exc).__name__})"
-                if self._on_suspect is not None:
-                    self._on_suspect(replica.replica_id)
+                self._suspect(replica)
+                never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if not (idempotent or never_sent):
+                    raise ReplicaFailed(
+                        f"model '{self.model_name}': replica {replica.replica_id} failed "
+                        f"mid-request ({type(exc).__name__}); not retried (not idempotent)"
+                    ) from None
             else:
                 if resp.status_code == 200:
                     return resp.content
@@ -290,17 +315,23 @@ class Router:
                         f"(HTTP {resp.status_code}): {_error_message(resp)}"
                     )
                 failure = f"replica {replica.replica_id} is overloaded (HTTP 429)"
+                if not any(rid != replica.replica_id for rid in self._ready):
+                    break  # alive but refusing: no other replica to try
             finally:
-                self._release(replica)
+                self._release(replica, taken_at)
             avoid = avoid | {replica.replica_id}
-            if not any(rid not in avoid for rid in self._ready):
-                break  # nowhere else to retry
         raise ReplicaFailed(f"model '{self.model_name}': {failure}")
+
+    def _suspect(self, replica: _Replica) -> None:
+        """Stop routing to a replica that failed a connection; the controller decides its fate."""
+        self.remove_replica(replica.replica_id)
+        if self._on_suspect is not None:
+            self._on_suspect(replica.replica_id)
 
     async def _acquire(self, avoid: frozenset[str], *, retry: bool) -> _Replica:
         if self._closed:
             raise RouterClosed()
-        if not self._ready:
+        if not any(rid not in avoid for rid in self._ready):
             self._signal_demand()
         replica = self._pick(avoid)
         if replica is not None:
@@ -312,7 +343,9 @@ class Router:
             raise QueueFull(
                 self.model_name, max_queue=self.max_queue, retry_after_s=self.retry_after_s()
             )
-        waiter = _Waiter(asyncio.get_running_loop().create_future(), avoid)
+        # A waiting retry takes whichever replica comes first: a replacement, or the failed one
+        # once its health check has put it back (the router dropped it on the failure).
+        waiter = _Waiter(asyncio.get_running_loop().create_future(), frozenset())
         self._account(self._clock())
         if retry:
             self._waiters.appendleft(waiter)
@@ -345,9 +378,11 @@ class Router:
         replica.in_flight += 1
         self._in_flight += 1
 
-    def _release(self, replica: _Replica) -> None:
+    def _release(self, replica: _Replica, taken_at: float | None = None) -> None:
         now = self._clock()
         self._account(now)
+        if taken_at is not None:
+            self.busy_s += now - taken_at
         replica.in_flight -= 1
         self._in_flight -= 1
         self.completions += 1

@@ -138,7 +138,8 @@ class FakeRuntime:
 class FakeReplicas:
     """HTTP replicas behind a MockTransport, told apart by URL host (= replica id + ".replica").
 
-    Behaviours: "ok" (echo), "connect_error", "422", "429", "500". With `hold` set, every request
+    Behaviours: "ok" (echo), "connect_error", "die" (dies mid-request: the connection drops after
+    the request was received), "422", "429", "500". With `hold` set, every request
     waits on it; `entered` records request ids (the body's "id") in arrival order.
     """
 
@@ -169,6 +170,8 @@ class FakeReplicas:
                 await asyncio.sleep(self.delay_s)
         finally:
             self.in_flight[replica] -= 1
+        if behaviour == "die":
+            raise httpx.RemoteProtocolError("server disconnected", request=request)
         if behaviour == "422":
             error = {"type": "invalid_input", "message": "inputs must be text", "field": "inputs"}
             return httpx.Response(422, json={"error": error})

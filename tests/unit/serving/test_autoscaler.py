@@ -1,55 +1,71 @@
-"""The autoscaling policy on a virtual clock, fed tick by tick as the controller feeds it."""
+"""Autoscaling policies on a virtual clock, fed tick by tick as the controller feeds them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from plinth.types import Scaling
-from serving.autoscaler import (
-    AutoscaleContext,
-    LoadSample,
-    TargetSample,
-    desired_replicas,
-    load_target,
-)
+from serving.autoscaling import AutoscaleContext, LoadSample
+from serving.autoscaling.policies import PlinthPolicy
+from serving.autoscaling.policy import Policy
 
 
 @dataclass
 class Sim:
-    """Feeds the policy like the controller does: one load sample and one decision per tick."""
+    """Feeds a policy like the controller does: one load sample and one decision per tick.
+
+    Replicas start instantly unless `cold_start_s` is set (then `ready` lags `replicas`).
+    """
 
     scaling: Scaling
     replicas: int = 0
     now: float = 0.0
     tick_s: float = 1.0
     samples: list[LoadSample] = field(default_factory=list)
-    targets: list[TargetSample] = field(default_factory=list)
     last_request_at: float | None = None
     since: float = 0.0
+    policy: Policy = field(default_factory=PlinthPolicy)
+    state: Any = None
+    service_time_s: float | None = None
+    cold_start_s: float | None = None
+    idle_gaps_s: tuple[float, ...] = ()
+    ready: int | None = None
 
-    def tick(self, load: float = 0.0, *, in_flight: int = 0, queued: int = 0) -> int:
+    def tick(
+        self,
+        load: float = 0.0,
+        *,
+        in_flight: int = 0,
+        queued: int = 0,
+        arrivals: int = 0,
+    ) -> int:
         self.now += self.tick_s
-        if load > 0 or queued > 0:
+        if load > 0 or queued > 0 or arrivals > 0:
             self.last_request_at = self.now
-        self.samples.append(LoadSample(self.now, load, self.tick_s))
+        self.samples.append(LoadSample(self.now, load, self.tick_s, arrivals, arrivals))
         ctx = AutoscaleContext(
             now=self.now,
             scaling=self.scaling,
             current_replicas=self.replicas,
+            ready_replicas=self.ready,
             in_flight=in_flight,
             queued=queued,
             load_samples=tuple(self.samples),
-            recent_targets=tuple(self.targets),
             history_since=self.since,
             last_request_at=self.last_request_at,
+            service_time_s=self.service_time_s,
+            cold_start_s=self.cold_start_s,
+            idle_gaps_s=self.idle_gaps_s,
         )
-        self.replicas = desired_replicas(ctx)
-        self.targets.append(TargetSample(self.now, load_target(ctx)))
+        if self.state is None:
+            self.state = self.policy.initial_state()
+        self.replicas, self.state = self.policy.decide(ctx, self.state)
         return self.replicas
 
-    def run(self, seconds: float, load: float = 0.0) -> int:
+    def run(self, seconds: float, load: float = 0.0, arrivals: int = 0) -> int:
         for _ in range(round(seconds / self.tick_s)):
-            self.tick(load)
+            self.tick(load, arrivals=arrivals)
         return self.replicas
 
 
@@ -151,4 +167,4 @@ def test_no_float_noise_in_the_target() -> None:
         current_replicas=3,
         load_samples=(LoadSample(10.0, 0.3, 10.0),),
     )
-    assert load_target(ctx) == 3  # 0.3 / 0.1 is 2.9999999999999996 in floats
+    assert PlinthPolicy().raw_target(ctx) == 3  # 0.3 / 0.1 is 2.9999999999999996 in floats

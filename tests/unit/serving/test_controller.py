@@ -315,3 +315,55 @@ async def test_wake_from_another_thread_reloads_at_once() -> None:
         with pytest.raises(asyncio.CancelledError):
             await loop_task
         await controller.shutdown()
+
+
+async def test_policy_is_chosen_per_deployment_and_changes_live() -> None:
+    store, runtime, replicas, clock = FakeStore(), FakeRuntime(), FakeReplicas(), Clock()
+    choice = {"d1": "knative_kpa", "d2": "plinth"}
+    controller = Controller(
+        store,
+        runtime,
+        clock=clock,
+        transport=replicas.transport,
+        policy_for=lambda s: choice[s.deployment_id],
+    )
+    try:
+        store.desired = [spec("d1", "a", min_replicas=1), spec("d2", "b", min_replicas=1)]
+        await controller.reconcile_once()
+        deps = controller.deployments
+        assert deps["d1"].scaler.policy.name == "knative_kpa"
+        assert deps["d2"].scaler.policy.name == "plinth"
+        choice["d1"] = "k8s_hpa"
+        controller.wake()
+        await controller.reconcile_once()
+        assert controller.deployments["d1"].scaler.policy.name == "k8s_hpa"
+    finally:
+        await controller.shutdown()
+
+
+async def test_cold_start_and_service_time_are_measured_for_the_policy(world: World) -> None:
+    world.set_desired(spec(min_replicas=1))
+    await world.tick()
+    await world.tick(2.0)  # ready on this tick: 2 s after it was started
+    scaler = world.controller.deployments["d1"].scaler
+    assert scaler.cold_start_s == pytest.approx(2.0)
+    await world.controller.plane.predict("m", payload())
+    await world.tick()
+    assert scaler.service_time_s is not None
+    assert scaler.last_ctx is not None and scaler.last_ctx.load_samples[-1].arrivals == 1
+
+
+async def test_replica_dropped_after_a_connection_error_rejoins_when_healthy(world: World) -> None:
+    world.set_desired(spec(min_replicas=1, max_replicas=1))
+    await world.tick()
+    await world.tick()
+    [rid] = world.live()
+    router = world.controller.deployments["d1"].router
+    world.replicas.behaviour[rid] = "connect_error"  # a blip: refused once, process alive
+    waiting = asyncio.create_task(world.controller.plane.predict("m", payload("x"), timeout_s=5))
+    await settle()
+    assert router.ready_replicas == [] and not waiting.done()
+    world.replicas.behaviour[rid] = "ok"
+    await world.controller.check_health()  # healthy: routed again, the waiter is served
+    answer = json.loads(await waiting)
+    assert answer["replica"] == rid and answer["echo"]["id"] == "x"

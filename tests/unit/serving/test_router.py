@@ -194,11 +194,62 @@ async def test_connection_error_retries_on_another_replica_and_reports_suspect(
         assert router.in_flight == 0
 
         router.remove_replica("live")
-        with pytest.raises(ReplicaFailed) as err:
-            await router.forward(payload(9))
-        assert err.value.status == 502 and "unreachable" in err.value.message
+        # The dead replica left the ready set at its first failure: with no replica ready the
+        # request waits for a replacement instead of failing.
+        waiting = asyncio.create_task(router.forward(payload(9)))
+        await settle()
+        assert router.queued == 1 and not waiting.done()
+        router.add_replica("fresh", "http://fresh.replica")
+        assert json.loads(await waiting)["replica"] == "fresh"
     finally:
         await router.aclose()
+
+
+async def test_replica_dying_mid_request_retries_idempotent_on_its_replacement(
+    make_router: RouterFactory, replicas: FakeReplicas
+) -> None:
+    suspects: list[str] = []
+    router = make_router("a")
+    router._on_suspect = suspects.append
+    replicas.behaviour["a"] = "die"
+    waiting = asyncio.create_task(router.forward(payload("x"), timeout_s=5))
+    await settle()
+    assert suspects == ["a"] and router.ready_replicas == [] and not waiting.done()
+    router.add_replica("b", "http://b.replica")  # the controller's replacement
+    answer = json.loads(await waiting)
+    assert answer["replica"] == "b" and answer["echo"]["id"] == "x"
+    assert router.in_flight == 0 and router.queued == 0
+
+
+async def test_non_idempotent_request_is_not_retried_after_a_mid_request_death(
+    make_router: RouterFactory, replicas: FakeReplicas
+) -> None:
+    router = make_router("a", "b")
+    replicas.behaviour["a"] = replicas.behaviour["b"] = "die"
+    with pytest.raises(ReplicaFailed, match="not idempotent"):
+        await router.forward(payload(), idempotent=False)
+    assert len(replicas.entered) == 1 and router.in_flight == 0
+
+
+async def test_connection_refused_is_retried_even_when_not_idempotent(
+    make_router: RouterFactory, replicas: FakeReplicas
+) -> None:
+    router = make_router("a", "b")
+    replicas.behaviour["a"] = "connect_error"
+    answers = {
+        json.loads(await router.forward(payload(i), idempotent=False))["replica"] for i in range(3)
+    }
+    assert answers == {"b"}
+
+
+async def test_waiting_for_a_replacement_is_bounded_by_the_request_timeout(
+    make_router: RouterFactory, replicas: FakeReplicas
+) -> None:
+    router = make_router("a")
+    replicas.behaviour["a"] = "connect_error"
+    with pytest.raises(RequestTimeout):
+        await router.forward(payload(), timeout_s=0.2)
+    assert router.queued == 0 and router.in_flight == 0
 
 
 async def test_replica_429_retries_once_elsewhere(
