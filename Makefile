@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PIP_FLAGS ?= --disable-pip-version-check -q
 
-.PHONY: up test install lint format services clean-venv
+.PHONY: up test install lint format services clean-venv console console-test schema-check
 
 $(STAMP): pyproject.toml sdk/pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,30 @@ $(STAMP): pyproject.toml sdk/pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-up: install
+# The console (frontend/): rebuilt when missing or older than its sources.
+CONSOLE_SRC := $(shell find frontend/src frontend/scripts -type f 2>/dev/null) \
+	frontend/index.html frontend/package.json frontend/package-lock.json \
+	frontend/schema.graphql frontend/vite.config.ts frontend/tsconfig.json
+CONSOLE_DEPS := frontend/node_modules/.package-lock.json
+
+$(CONSOLE_DEPS): frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	@touch $@
+
+frontend/dist/index.html: $(CONSOLE_SRC) $(CONSOLE_DEPS)
+	cd frontend && npm run build
+
+console: frontend/dist/index.html
+
+console-test: $(CONSOLE_DEPS)
+	cd frontend && npm test
+
+# The console's copy of the GraphQL schema must match the server's.
+schema-check: install $(CONSOLE_DEPS)
+	$(BIN)/python -c "from backend.graphql.schema import build_schema; print(build_schema().as_str())" \
+		| (cd frontend && npm run -s schema:check -- -)
+
+up: install console
 	$(BIN)/plinth import-local
 	$(BIN)/plinth up
 
@@ -32,7 +55,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install services lint
+test: install services lint schema-check console console-test
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean-venv:

@@ -29,6 +29,7 @@ from backend.auth.cache import KeyCache, Unauthenticated
 from backend.auth.http import SecurityMiddleware
 from backend.auth.openapi import secure_openapi
 from backend.auth.routes import route_table, undeclared
+from backend.console import create_console_router
 from backend.graphql.context import Context
 from backend.graphql.schema import build_schema
 from backend.interfaces import DeployStarter, PredictPlane, Wake
@@ -115,6 +116,7 @@ def create_app(
             plane=plane, sessions=sessions, predict_timeout_s=settings.predict_timeout_s
         )
     )
+    app.include_router(create_console_router(settings.console_dir))
     install_error_handlers(app)
     routes = route_table(app.routes)
     missing = undeclared(routes)

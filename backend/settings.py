@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     key_refresh_s: float = Field(
         default=2.0, gt=0, description="Seconds between reloads of the API key cache."
     )
+    console_dir: Path | None = Field(
+        default=None, description="Built console assets; None = frontend/dist of this checkout."
+    )
 
     @field_validator("home", mode="after")
     @classmethod

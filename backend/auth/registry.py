@@ -9,6 +9,8 @@ Public routes, and why they are public:
 - `GET /healthz`: load balancers and `plinth up` probe it without credentials; it says only "ok".
 - `GET /openapi.json`, `/docs`, `/docs/oauth2-redirect`, `/redoc`: the API's shape is published
   (it is open source anyway); calling any documented operation still needs a key.
+- `GET /` and `GET /assets/{path}`: the console's static page and scripts hold no secrets; the
+  console signs in with an API key that it sends to `/graphql` like any other client.
 `/graphql` (GET, POST, WebSocket) needs any valid key to reach the executor; each root field
 then needs its own access. A WebSocket may instead authenticate in its `connection_init` payload
 (`{"Authorization": "Bearer <key>"}`), since browsers cannot set headers on WebSockets.
@@ -25,6 +27,8 @@ REST_ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/docs"): Access.PUBLIC,
     ("GET", "/docs/oauth2-redirect"): Access.PUBLIC,
     ("GET", "/redoc"): Access.PUBLIC,
+    ("GET", "/"): Access.PUBLIC,
+    ("GET", "/assets/{path:path}"): Access.PUBLIC,
     ("POST", "/v1/models/{name}/predict"): Access.INVOKE,
     ("GET", "/graphql"): Access.AUTHENTICATED,
     ("POST", "/graphql"): Access.AUTHENTICATED,

@@ -31,6 +31,8 @@ REST: dict[tuple[str, str], set[str]] = {
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
+    ("GET", "/"): PUBLIC,
+    ("GET", "/assets/{path:path}"): PUBLIC,
     ("POST", "/v1/models/{name}/predict"): {"invoke_this", "admin"},
     ("GET", "/graphql"): VALID,
     ("POST", "/graphql"): VALID,

@@ -1,0 +1,259 @@
+/**
+ * The deploy form: repo, revision, task, name (suggested from the repo) and scaling bounds.
+ * Client checks mirror the server's; the server's ValidationError lands at the field it names.
+ * After a successful submit the form gives way to the live progress of the new deployment.
+ */
+import { useRef, useState, type FormEvent } from "react";
+import { ApiError } from "../api/client";
+import { DeployModelDocument, type DeploymentStatus } from "../api/generated";
+import { useAuth } from "../auth";
+import { Banner, Field, ScalingFieldset, Spinner, describedBy } from "../components";
+import {
+  DEFAULT_SCALING,
+  SCALING_FIELDS,
+  TASKS,
+  checkName,
+  checkRepo,
+  checkRevision,
+  checkScaling,
+  scalingDraft,
+  suggestName,
+  type FieldErrors,
+  type ScalingDraft,
+  type ScalingKey,
+} from "../validation";
+import { DeployProgress } from "./DeployProgress";
+
+const FORM_FIELDS = ["huggingFaceRepo", "revision", "task", "name", ...SCALING_FIELDS.map((f) => f.key)];
+
+type Started = { id: string; modelName: string; status: DeploymentStatus; error: string | null };
+
+export function Deploy() {
+  const { client } = useAuth();
+  const [repo, setRepo] = useState("");
+  const [revision, setRevision] = useState("");
+  const [task, setTask] = useState("auto");
+  const [name, setName] = useState("");
+  const [nameTouched, setNameTouched] = useState(false);
+  const [scaling, setScaling] = useState<ScalingDraft>(() => scalingDraft(DEFAULT_SCALING));
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [formError, setFormError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [started, setStarted] = useState<Started | null>(null);
+  const formRef = useRef<HTMLFormElement>(null);
+
+  const clearError = (field: string) =>
+    setErrors((prev) => (prev[field] ? { ...prev, [field]: undefined } : prev));
+
+  const focusField = (field: string) => {
+    // After React paints the error, move focus so keyboard and screen-reader users land on it.
+    setTimeout(() => formRef.current?.querySelector<HTMLElement>(`[name="${field}"]`)?.focus(), 0);
+  };
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setFormError(null);
+    const checked = checkScaling(scaling);
+    const found: FieldErrors = {
+      huggingFaceRepo: checkRepo(repo),
+      revision: checkRevision(revision),
+      name: checkName(name),
+      ...checked.errors,
+    };
+    const first = FORM_FIELDS.find((f) => found[f]);
+    setErrors(found);
+    if (first) {
+      focusField(first);
+      return;
+    }
+    setBusy(true);
+    try {
+      const { deployModel } = await client.request(DeployModelDocument, {
+        input: {
+          name,
+          huggingFaceRepo: repo.trim(),
+          revision: revision.trim() || null,
+          task: task === "auto" ? null : task,
+          scaling: checked.values,
+        },
+      });
+      if (deployModel.__typename === "ValidationError") {
+        if (FORM_FIELDS.includes(deployModel.field)) {
+          setErrors({ [deployModel.field]: deployModel.message });
+          focusField(deployModel.field);
+        } else {
+          setFormError(`${deployModel.field}: ${deployModel.message}`);
+        }
+      } else {
+        setStarted({
+          id: deployModel.id,
+          modelName: deployModel.modelName,
+          status: deployModel.status,
+          error: deployModel.error,
+        });
+      }
+    } catch (caught) {
+      const message = caught instanceof Error ? caught.message : String(caught);
+      setFormError(
+        caught instanceof ApiError && caught.kind === "forbidden"
+          ? `${message} Deploying needs the \`deploy\` or \`admin\` scope.`
+          : message,
+      );
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (started) {
+    return (
+      <section>
+        <header className="page-header">
+          <h1>Deploy a model</h1>
+        </header>
+        <DeployProgress
+          deploymentId={started.id}
+          modelName={started.modelName}
+          initialStatus={started.status}
+          initialError={started.error}
+        />
+      </section>
+    );
+  }
+
+  const onRepo = (value: string) => {
+    setRepo(value);
+    clearError("huggingFaceRepo");
+    if (!nameTouched) {
+      setName(suggestName(value));
+      clearError("name");
+    }
+  };
+
+  return (
+    <section>
+      <header className="page-header">
+        <div>
+          <h1>Deploy a model</h1>
+          <p className="muted">
+            From the Hugging Face Hub (or your local cache). Replicas start as soon as you deploy.
+          </p>
+        </div>
+      </header>
+      <form ref={formRef} className="card form" onSubmit={(e) => void submit(e)} noValidate>
+        {formError && <Banner tone="error">{formError}</Banner>}
+        <fieldset disabled={busy}>
+          <legend>Model</legend>
+          <Field
+            id="deploy-huggingFaceRepo"
+            label="Hugging Face repository"
+            help="The repo id, e.g. sentence-transformers/all-MiniLM-L6-v2."
+            error={errors.huggingFaceRepo}
+          >
+            <input
+              id="deploy-huggingFaceRepo"
+              name="huggingFaceRepo"
+              value={repo}
+              autoComplete="off"
+              spellCheck={false}
+              placeholder="org/name"
+              aria-invalid={errors.huggingFaceRepo ? true : undefined}
+              aria-describedby={describedBy("deploy-huggingFaceRepo", errors.huggingFaceRepo)}
+              onChange={(e) => onRepo(e.target.value)}
+            />
+          </Field>
+          <div className="row">
+            <Field
+              id="deploy-revision"
+              label="Revision"
+              help="Branch, tag or commit; empty means main."
+              error={errors.revision}
+            >
+              <input
+                id="deploy-revision"
+                name="revision"
+                value={revision}
+                autoComplete="off"
+                spellCheck={false}
+                placeholder="main"
+                aria-invalid={errors.revision ? true : undefined}
+                aria-describedby={describedBy("deploy-revision", errors.revision)}
+                onChange={(e) => {
+                  setRevision(e.target.value);
+                  clearError("revision");
+                }}
+              />
+            </Field>
+            <Field
+              id="deploy-task"
+              label="Task"
+              help="Auto reads it from the repo's config."
+              error={errors.task}
+            >
+              <select
+                id="deploy-task"
+                name="task"
+                value={task}
+                aria-describedby={describedBy("deploy-task", errors.task)}
+                onChange={(e) => {
+                  setTask(e.target.value);
+                  clearError("task");
+                }}
+              >
+                <option value="auto">auto</option>
+                {TASKS.map((t) => (
+                  <option key={t} value={t}>
+                    {t}
+                  </option>
+                ))}
+              </select>
+            </Field>
+          </div>
+          <Field
+            id="deploy-name"
+            label="Name"
+            help="Used in the URL /v1/models/NAME/predict: lowercase letters, digits and '-'."
+            error={errors.name}
+          >
+            <input
+              id="deploy-name"
+              name="name"
+              value={name}
+              autoComplete="off"
+              spellCheck={false}
+              aria-invalid={errors.name ? true : undefined}
+              aria-describedby={describedBy("deploy-name", errors.name)}
+              onChange={(e) => {
+                setName(e.target.value);
+                setNameTouched(true);
+                clearError("name");
+              }}
+            />
+          </Field>
+        </fieldset>
+        <fieldset disabled={busy}>
+          <legend>Scaling</legend>
+          <ScalingFieldset
+            idPrefix="deploy"
+            draft={scaling}
+            errors={errors}
+            onChange={(key: ScalingKey, value) => {
+              setScaling((prev) => ({ ...prev, [key]: value }));
+              clearError(key);
+            }}
+          />
+        </fieldset>
+        <div className="actions">
+          <button type="submit" className="button-primary" disabled={busy}>
+            {busy ? (
+              <>
+                <Spinner label="Deploying" /> Deploying…
+              </>
+            ) : (
+              "Deploy"
+            )}
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}

@@ -1,0 +1,176 @@
+/**
+ * Client-side checks that mirror the server's (plinth.types.validate_name, Scaling.check and
+ * backend/services/models.py create_deployment), so most mistakes show at the field before a
+ * round trip. The server stays the judge: its ValidationError is shown at the same field names
+ * (the contract's camelCase), so the two can never disagree silently.
+ */
+import type { ScalingInput } from "./api/generated";
+
+export const TASKS = ["feature-extraction", "text-classification", "text-generation"] as const;
+export type Task = (typeof TASKS)[number];
+
+export type FieldErrors = Partial<Record<string, string>>;
+
+const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const HF_REPO_RE = /^(?:[A-Za-z0-9][\w.-]*\/)?[A-Za-z0-9][\w.-]*$/;
+
+export type ScalingKey = keyof Required<ScalingInput>;
+
+export type ScalingFieldSpec = {
+  key: ScalingKey;
+  label: string;
+  help: string;
+  integer: boolean;
+  unit?: string;
+};
+
+/** The scaling bounds, in form order, each with the one-line explanation the form shows. */
+export const SCALING_FIELDS: readonly ScalingFieldSpec[] = [
+  {
+    key: "minReplicas",
+    label: "Min replicas",
+    help: "Replicas kept running even when idle; 0 scales to zero (the next request waits for a cold start).",
+    integer: true,
+  },
+  {
+    key: "maxReplicas",
+    label: "Max replicas",
+    help: "The most replicas the autoscaler may start under load (at most 64).",
+    integer: true,
+  },
+  {
+    key: "concurrencyTarget",
+    label: "Concurrency target",
+    help: "In-flight requests per replica the autoscaler aims for; more load than this adds replicas.",
+    integer: false,
+  },
+  {
+    key: "maxConcurrency",
+    label: "Max concurrency",
+    help: "Hard limit of in-flight requests per replica; extra requests wait in the queue.",
+    integer: true,
+  },
+  {
+    key: "scaleDownDelaySeconds",
+    label: "Scale-down delay",
+    help: "How long load must stay low before a replica is removed.",
+    integer: false,
+    unit: "s",
+  },
+  {
+    key: "autoscalingWindowSeconds",
+    label: "Autoscaling window",
+    help: "The span of recent load the autoscaler averages over.",
+    integer: false,
+    unit: "s",
+  },
+  {
+    key: "maxQueue",
+    label: "Max queue",
+    help: "Requests that may wait per deployment; beyond it callers get 429 with Retry-After.",
+    integer: true,
+  },
+];
+
+/** Defaults of plinth.types.Scaling, as the form starts with them. */
+export const DEFAULT_SCALING: Record<ScalingKey, number> = {
+  minReplicas: 0,
+  maxReplicas: 1,
+  concurrencyTarget: 2,
+  maxConcurrency: 4,
+  scaleDownDelaySeconds: 300,
+  autoscalingWindowSeconds: 60,
+  maxQueue: 64,
+};
+
+export type ScalingDraft = Record<ScalingKey, string>;
+
+export function scalingDraft(values: Record<ScalingKey, number>): ScalingDraft {
+  const draft = {} as ScalingDraft;
+  for (const field of SCALING_FIELDS) draft[field.key] = String(values[field.key]);
+  return draft;
+}
+
+/** Parsed values and per-field errors of a scaling draft (Scaling.check's rules and messages). */
+export function checkScaling(draft: ScalingDraft): {
+  values: Record<ScalingKey, number>;
+  errors: FieldErrors;
+} {
+  const errors: FieldErrors = {};
+  const values = {} as Record<ScalingKey, number>;
+  for (const field of SCALING_FIELDS) {
+    const raw = draft[field.key].trim();
+    const value = Number(raw);
+    if (raw === "" || !Number.isFinite(value)) {
+      errors[field.key] = "enter a number";
+    } else if (field.integer && !Number.isInteger(value)) {
+      errors[field.key] = "must be a whole number";
+    }
+    values[field.key] = value;
+  }
+  const ok = (key: ScalingKey) => errors[key] === undefined;
+  const set = (key: ScalingKey, message: string) => {
+    if (ok(key)) errors[key] = message;
+  };
+  const v = values;
+  if (ok("minReplicas") && v.minReplicas < 0) set("minReplicas", "must be 0 or more");
+  if (ok("maxReplicas") && v.maxReplicas < 1) set("maxReplicas", "must be 1 or more");
+  if (ok("maxReplicas") && v.maxReplicas > 64) set("maxReplicas", "must be 64 or fewer");
+  if (ok("minReplicas") && ok("maxReplicas") && v.minReplicas > v.maxReplicas) {
+    set("minReplicas", `minReplicas (${v.minReplicas}) must not exceed maxReplicas (${v.maxReplicas})`);
+  }
+  if (ok("maxConcurrency") && v.maxConcurrency < 1) set("maxConcurrency", "must be 1 or more");
+  if (ok("concurrencyTarget") && v.concurrencyTarget <= 0) {
+    set("concurrencyTarget", "must be greater than 0");
+  }
+  if (ok("concurrencyTarget") && ok("maxConcurrency") && v.concurrencyTarget > v.maxConcurrency) {
+    set(
+      "concurrencyTarget",
+      `concurrencyTarget (${v.concurrencyTarget}) must not exceed maxConcurrency (${v.maxConcurrency})`,
+    );
+  }
+  if (ok("scaleDownDelaySeconds") && v.scaleDownDelaySeconds < 0) {
+    set("scaleDownDelaySeconds", "must be 0 or more");
+  }
+  if (ok("autoscalingWindowSeconds") && v.autoscalingWindowSeconds <= 0) {
+    set("autoscalingWindowSeconds", "must be greater than 0");
+  }
+  if (ok("maxQueue") && v.maxQueue < 0) set("maxQueue", "must be 0 or more");
+  return { values, errors };
+}
+
+export function checkName(name: string): string | undefined {
+  if (!name) return "must not be empty";
+  if (!NAME_RE.test(name)) {
+    return `'${name}' is not a valid name: use 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit`;
+  }
+  return undefined;
+}
+
+export function checkRepo(repo: string): string | undefined {
+  const value = repo.trim();
+  if (!value) return "must not be empty";
+  if (value.length > 96 || !HF_REPO_RE.test(value)) {
+    return `'${value}' is not a Hugging Face repository id: use 'org/name' or 'name'`;
+  }
+  return undefined;
+}
+
+export function checkRevision(revision: string): string | undefined {
+  const value = revision.trim();
+  if (value && (value.length > 200 || /\s/.test(value))) {
+    return "must be a branch, tag or commit id without spaces (at most 200 chars)";
+  }
+  return undefined;
+}
+
+/** A valid model name suggested from a repo id: "BAAI/bge-small-en-v1.5" -> "bge-small-en-v1-5". */
+export function suggestName(repo: string): string {
+  const last = repo.trim().split("/").pop() ?? "";
+  return last
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/-{2,}/g, "-")
+    .slice(0, 63)
+    .replace(/^-+|-+$/g, "");
+}
