@@ -259,6 +259,22 @@ def test_bootstrap_key_auth_and_secrets_stay_out_of_logs(platform: PlatformProce
     assert listed == {"secrets": [{"name": "HF_TOKEN"}]}
     audit = platform.graphql("{ auditLog(limit: 1) { action target outcome } }")
     assert audit["auditLog"] == [{"action": "setSecret", "target": "HF_TOKEN", "outcome": "ok"}]
+
+    # The replicas of a deployment that names the secret receive it as an environment variable.
+    deploy(
+        platform,
+        name="gated",
+        huggingFaceRepo="plinth-test/tiny-classifier",
+        secrets=["HF_TOKEN"],
+        scaling={"minReplicas": 1, "maxReplicas": 1},
+    )
+    assert wait_status(platform, "gated")["status"] == "ACTIVE"
+    (pid,) = live_replica_pids(platform)
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert f"HF_TOKEN={value}".encode() in environ
+    shown = platform.graphql('{ model(name: "gated") { deployments { secrets } } }')
+    assert shown["model"]["deployments"][0]["secrets"] == ["HF_TOKEN"]
+
     logs = [platform.log_path, *platform.home.glob("logs/**/*")]
     for path in logs:
         if path.is_file():
