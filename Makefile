@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PIP_FLAGS ?= --disable-pip-version-check -q
 
-.PHONY: up test install lint format services clean-venv console console-test schema-check
+.PHONY: up test install lint format services browser clean-venv console console-test schema-check
 
 $(STAMP): pyproject.toml sdk/pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ up: install console
 services:
 	@bash scripts/ensure-services.sh
 
+browser:
+	@bash scripts/ensure-browser.sh
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -55,7 +58,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install services lint schema-check console console-test
+test: install services browser lint schema-check console console-test
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean-venv:

@@ -95,9 +95,9 @@ def register_worker(subparsers: Any) -> None:
 
 def _worker(args: argparse.Namespace) -> int:
     from sqlalchemy.orm import sessionmaker
-    from temporalio.client import Client
 
     from backend.db.session import make_engine
+    from backend.platform import connect_temporal
     from workflows.worker import build_worker
 
     settings = _settings(args)
@@ -109,7 +109,7 @@ def _worker(args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> None:
-        client = await Client.connect(
+        client = await connect_temporal(
             settings.temporal_address, namespace=settings.temporal_namespace
         )
         sessions = sessionmaker(

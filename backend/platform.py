@@ -99,7 +99,7 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Task[None]] = []
     try:
-        client = await Client.connect(address, namespace=settings.temporal_namespace)
+        client = await connect_temporal(address, namespace=settings.temporal_namespace)
         worker = build_worker(
             client,
             task_queue=settings.task_queue,
@@ -172,6 +172,22 @@ async def serve(
         engine.dispose()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+async def connect_temporal(address: str, *, namespace: str, timeout_s: float = 60.0) -> Client:
+    """Connect, retrying while the server comes up: a dev server accepts TCP connections a moment
+    before its frontend is healthy, and a loaded machine stretches that moment."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        try:
+            return await Client.connect(address, namespace=namespace)
+        except RuntimeError as err:
+            if loop.time() >= deadline:
+                raise RuntimeError(
+                    f"could not connect to Temporal at {address} within {timeout_s:.0f} s: {err}"
+                ) from err
+            await asyncio.sleep(0.25)
 
 
 async def _wait(task: asyncio.Task[None], timeout_s: float) -> None:

@@ -1,0 +1,109 @@
+"""The console in a real browser (Debian's chromium driven by Playwright), as a new user:
+sign in with the bootstrap key, deploy a tiny local model through the form, watch it go live,
+change its bounds and see replicas follow, and run a playground request. Screenshots of each
+page land in $PLINTH_ARTIFACTS (default: the test's tmp folder)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.platform import PlatformProcess
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+DIST = Path(__file__).resolve().parents[2] / "frontend" / "dist" / "index.html"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _require(ok: bool, what: str) -> None:
+    if ok:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is required under CI=true")
+    print(f"!!! {what} is missing: skipping the console browser test")
+    pytest.skip(f"{what} is missing")
+
+
+@pytest.fixture()
+def platform(tmp_path: Path, tiny_hf_home: Path) -> Iterator[PlatformProcess]:
+    _require(CHROMIUM.exists(), "Debian's chromium (/usr/bin/chromium)")
+    _require(DIST.exists(), "the built console (make console)")
+    proc = PlatformProcess(tmp_path / "plinth", tiny_hf_home).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def test_new_user_deploys_scales_and_calls_a_model(
+    platform: PlatformProcess, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ.get("PLINTH_ARTIFACTS", tmp_path / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    assert platform.api_key is not None
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(platform.url + "/")
+            page.get_by_label("API key").fill("pl_wrong_key")
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_role("alert").first).to_be_visible()
+            page.screenshot(path=str(shots / "01-sign-in-rejected.png"), full_page=True)
+
+            page.get_by_label("API key").fill(platform.api_key)
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_role("link", name="Deploy a model")).to_be_visible()
+            page.screenshot(path=str(shots / "02-models-empty.png"), full_page=True)
+
+            page.goto(platform.url + "/#/deploy")
+            page.get_by_label("Hugging Face repository").fill("plinth-test/tiny-classifier")
+            page.get_by_label("Name", exact=True).fill("console-demo")
+            page.get_by_label("Min replicas").fill("3")
+            page.get_by_label("Max replicas").fill("2")
+            page.get_by_role("button", name="Deploy").click()
+            expect(page.get_by_text(re.compile("must not exceed"))).to_be_visible()
+            page.screenshot(path=str(shots / "03-deploy-field-error.png"), full_page=True)
+
+            page.get_by_label("Min replicas").fill("1")
+            page.get_by_role("button", name="Deploy").click()
+            expect(page.get_by_text("console-demo is live")).to_be_visible(timeout=120_000)
+            page.screenshot(path=str(shots / "04-deploy-live.png"), full_page=True)
+
+            page.goto(platform.url + "/#/models/console-demo")
+            scaling = page.get_by_role("form", name="Scaling")
+            scaling.get_by_label("Min replicas").fill("2")
+            scaling.get_by_role("button", name="Apply").click()
+            expect(scaling.get_by_text(re.compile("^Applied"))).to_be_visible()
+            expect(scaling.get_by_label("Min replicas")).to_have_value("2")
+            rows = page.get_by_role("table", name=re.compile("Replicas of version")).locator(
+                "tbody tr"
+            )
+            ready = rows.filter(has_text=re.compile("ready", re.IGNORECASE))
+            expect(ready).to_have_count(2, timeout=120_000)
+            page.screenshot(path=str(shots / "05-model-two-replicas.png"), full_page=True)
+
+            page.goto(platform.url + "/#/models/console-demo/playground")
+            page.get_by_label(re.compile("Texts")).fill("plinth serves models")
+            page.get_by_role("button", name="Send request").click()
+            response = page.get_by_role("region", name="Response")
+            expect(response).to_contain_text(re.compile("LABEL|label", re.IGNORECASE))
+            page.screenshot(path=str(shots / "06-playground.png"), full_page=True)
+        finally:
+            browser.close()
