@@ -1,6 +1,7 @@
 /** The console shell: sign-in gate, top bar, and the page for the current hash route. */
 import { useAuth } from "./auth";
 import { EmptyState } from "./components";
+import { ApiKeys } from "./pages/ApiKeys";
 import { Deploy } from "./pages/Deploy";
 import { ModelPage } from "./pages/ModelPage";
 import { ModelsList } from "./pages/ModelsList";
@@ -13,6 +14,8 @@ function Page({ route }: { route: Route }) {
       return <ModelsList />;
     case "deploy":
       return <Deploy />;
+    case "keys":
+      return <ApiKeys />;
     case "model":
       return <ModelPage key={route.name} name={route.name} tab={route.tab} />;
     case "not-found":
@@ -42,6 +45,9 @@ export function App() {
           </Link>
           <Link to={{ page: "deploy" }} className={route.page === "deploy" ? "nav-active" : ""}>
             Deploy
+          </Link>
+          <Link to={{ page: "keys" }} className={route.page === "keys" ? "nav-active" : ""}>
+            API keys
           </Link>
         </nav>
         <div className="topbar-end">

@@ -1,5 +1,5 @@
 /**
- * A hash router: "#/models", "#/models/NAME", "#/deploy". Hash URLs need no server-side
+ * A hash router: "#/models", "#/models/NAME", "#/deploy", "#/keys". Hash URLs need no server-side
  * fallback, so the backend serves index.html at "/" and nothing else changes for /graphql, /v1.
  */
 import { useEffect, useState, type MouseEvent, type ReactNode } from "react";
@@ -7,6 +7,7 @@ import { useEffect, useState, type MouseEvent, type ReactNode } from "react";
 export type Route =
   | { page: "models" }
   | { page: "deploy" }
+  | { page: "keys" }
   | { page: "model"; name: string; tab: "overview" | "playground" }
   | { page: "not-found"; path: string };
 
@@ -15,6 +16,7 @@ export function parseRoute(hash: string): Route {
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   if (parts.length === 0 || (parts.length === 1 && parts[0] === "models")) return { page: "models" };
   if (parts.length === 1 && parts[0] === "deploy") return { page: "deploy" };
+  if (parts.length === 1 && parts[0] === "keys") return { page: "keys" };
   if (parts[0] === "models" && parts[1] && parts.length <= 3) {
     if (parts.length === 2) return { page: "model", name: parts[1], tab: "overview" };
     if (parts[2] === "playground") return { page: "model", name: parts[1], tab: "playground" };
@@ -28,6 +30,8 @@ export function href(route: Route): string {
       return "#/models";
     case "deploy":
       return "#/deploy";
+    case "keys":
+      return "#/keys";
     case "model": {
       const base = `#/models/${encodeURIComponent(route.name)}`;
       return route.tab === "playground" ? `${base}/playground` : base;

@@ -174,3 +174,49 @@ export function suggestName(repo: string): string {
     .slice(0, 63)
     .replace(/^-+|-+$/g, "");
 }
+
+/** The scopes a new API key can get (backend/auth/scopes.py), each with what it grants. */
+export const KEY_SCOPES = [
+  { scope: "admin", help: "everything, including API keys, secrets and the audit log" },
+  { scope: "deploy", help: "read, plus deploying, scaling and deleting models" },
+  { scope: "read", help: "list models, deployments, replicas and events" },
+  { scope: "invoke", help: "call predict (no listing: suited to keys in product code)" },
+] as const;
+export type KeyScope = (typeof KEY_SCOPES)[number]["scope"];
+
+export type ScopeDraft = {
+  checked: Record<KeyScope, boolean>;
+  /** "all": `invoke`; "models": `invoke:NAME` for each name in `models`. */
+  invokeOn: "all" | "models";
+  /** Model names separated by commas or spaces. */
+  models: string;
+};
+
+/**
+ * The scope strings for `draft` as `parse_scopes` accepts them, or errors at "scopes" (none
+ * chosen) and "models" (invoke on named models without valid names).
+ */
+export function checkScopes(draft: ScopeDraft): { scopes: string[]; errors: FieldErrors } {
+  const scopes: string[] = [];
+  const errors: FieldErrors = {};
+  for (const { scope } of KEY_SCOPES) {
+    if (!draft.checked[scope]) continue;
+    if (scope !== "invoke" || draft.invokeOn === "all") {
+      scopes.push(scope);
+      continue;
+    }
+    const names = [...new Set(draft.models.split(/[\s,]+/).filter(Boolean))];
+    if (names.length === 0) {
+      errors.models = "name at least one model, or choose all models";
+      continue;
+    }
+    const bad = names.find((n) => checkName(n) !== undefined);
+    if (bad !== undefined) {
+      errors.models = `'${bad}' is not a valid model name: use lowercase letters, digits and '-', starting and ending with a letter or digit`;
+      continue;
+    }
+    scopes.push(...names.map((n) => `invoke:${n}`));
+  }
+  if (!Object.values(draft.checked).some(Boolean)) errors.scopes = "choose at least one scope";
+  return { scopes, errors };
+}

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.platform import PlatformProcess
@@ -105,5 +106,37 @@ def test_new_user_deploys_scales_and_calls_a_model(
             response = page.get_by_role("region", name="Response")
             expect(response).to_contain_text(re.compile("LABEL|label", re.IGNORECASE))
             page.screenshot(path=str(shots / "06-playground.png"), full_page=True)
+
+            page.get_by_role("link", name="API keys").click()
+            create = page.get_by_role("form", name="Create an API key")
+            create.get_by_label("Name (optional)").fill("console-bot")
+            create.get_by_label("invoke").check()
+            page.get_by_label("Only these models").check()
+            page.get_by_label("Model names").fill("console-demo")
+            create.get_by_role("button", name="Create key").click()
+            new_key = page.get_by_label("New API key").input_value(timeout=10_000)
+            assert new_key.startswith("pl_")
+            page.screenshot(path=str(shots / "07-key-created.png"), full_page=True)
+            scoped = httpx.post(
+                f"{platform.url}/v1/models/console-demo/predict",
+                json={"inputs": "hi"},
+                headers={"Authorization": f"Bearer {new_key}"},
+                timeout=30,
+            )
+            assert scoped.status_code == 200, scoped.text
+            page.get_by_role("button", name="Done").click()
+            page.get_by_role("button", name=f"Revoke {new_key[:11]}").click()
+            page.get_by_role("form", name="Confirm revoke").get_by_role(
+                "button", name="Revoke key"
+            ).click()
+            expect(page.get_by_text(re.compile(r"^Revoked pl_"))).to_be_visible()
+            page.screenshot(path=str(shots / "08-key-revoked.png"), full_page=True)
+            revoked = httpx.post(
+                f"{platform.url}/v1/models/console-demo/predict",
+                json={"inputs": "hi"},
+                headers={"Authorization": f"Bearer {new_key}"},
+                timeout=30,
+            )
+            assert revoked.status_code == 401
         finally:
             browser.close()

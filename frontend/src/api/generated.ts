@@ -86,6 +86,17 @@ export type DeploymentDetailFragment = {
   }>;
 };
 
+export type ApiKeyFieldsFragment = {
+  id: string;
+  name: string | null;
+  prefix: string;
+  scopes: Array<string>;
+  createdAt: string;
+  expiresAt: string | null;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+};
+
 export type SignInCheckQuery = {
   models: Array<{
     name: string;
@@ -308,4 +319,83 @@ export const DeploymentEventsDocument: TypedDocument<DeploymentEventsSubscriptio
   query: "subscription DeploymentEvents($id: ID!) {\n  deploymentEvents(id: $id) {\n    ...EventFields\n  }\n}\n\nfragment EventFields on DeploymentEvent {\n  id\n  at\n  kind\n  status\n  message\n}",
   operationName: "DeploymentEvents",
   kind: "subscription",
+};
+
+export type ApiKeysQuery = {
+  apiKeys: Array<{
+    id: string;
+    name: string | null;
+    prefix: string;
+    scopes: Array<string>;
+    createdAt: string;
+    expiresAt: string | null;
+    lastUsedAt: string | null;
+    revokedAt: string | null;
+  }>;
+};
+
+export type ApiKeysQueryVariables = Record<string, never>;
+
+export const ApiKeysDocument: TypedDocument<ApiKeysQuery, ApiKeysQueryVariables> = {
+  query: "query ApiKeys {\n  apiKeys {\n    ...ApiKeyFields\n  }\n}\n\nfragment ApiKeyFields on ApiKey {\n  id\n  name\n  prefix\n  scopes\n  createdAt\n  expiresAt\n  lastUsedAt\n  revokedAt\n}",
+  operationName: "ApiKeys",
+  kind: "query",
+};
+
+export type CreateApiKeyMutation = {
+  createApiKey: {
+    __typename: "CreatedApiKey";
+    key: string;
+    apiKey: {
+      id: string;
+      name: string | null;
+      prefix: string;
+      scopes: Array<string>;
+      createdAt: string;
+      expiresAt: string | null;
+      lastUsedAt: string | null;
+      revokedAt: string | null;
+    };
+  } | {
+    __typename: "ValidationError";
+    field: string;
+    message: string;
+  };
+};
+
+export type CreateApiKeyMutationVariables = {
+  input: CreateApiKeyInput;
+};
+
+export const CreateApiKeyDocument: TypedDocument<CreateApiKeyMutation, CreateApiKeyMutationVariables> = {
+  query: "mutation CreateApiKey($input: CreateApiKeyInput!) {\n  createApiKey(input: $input) {\n    __typename\n    ... on CreatedApiKey {\n      key\n      apiKey {\n        ...ApiKeyFields\n      }\n    }\n    ... on ValidationError {\n      field\n      message\n    }\n  }\n}\n\nfragment ApiKeyFields on ApiKey {\n  id\n  name\n  prefix\n  scopes\n  createdAt\n  expiresAt\n  lastUsedAt\n  revokedAt\n}",
+  operationName: "CreateApiKey",
+  kind: "mutation",
+};
+
+export type RevokeApiKeyMutation = {
+  revokeApiKey: {
+    __typename: "ApiKey";
+    id: string;
+    name: string | null;
+    prefix: string;
+    scopes: Array<string>;
+    createdAt: string;
+    expiresAt: string | null;
+    lastUsedAt: string | null;
+    revokedAt: string | null;
+  } | {
+    __typename: "NotFoundError";
+    message: string;
+  };
+};
+
+export type RevokeApiKeyMutationVariables = {
+  id: string;
+};
+
+export const RevokeApiKeyDocument: TypedDocument<RevokeApiKeyMutation, RevokeApiKeyMutationVariables> = {
+  query: "mutation RevokeApiKey($id: ID!) {\n  revokeApiKey(id: $id) {\n    __typename\n    ... on ApiKey {\n      ...ApiKeyFields\n    }\n    ... on NotFoundError {\n      message\n    }\n  }\n}\n\nfragment ApiKeyFields on ApiKey {\n  id\n  name\n  prefix\n  scopes\n  createdAt\n  expiresAt\n  lastUsedAt\n  revokedAt\n}",
+  operationName: "RevokeApiKey",
+  kind: "mutation",
 };
