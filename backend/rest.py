@@ -3,7 +3,9 @@
 Contract: every error answer is `{"error": {"type", "message", ...}}` with the right status:
 - `POST /v1/models/{name}/predict`: the body must be a JSON object with "inputs" (422
   `invalid_request` with `field` "body" or "inputs"); it is passed to the data plane unchanged and
-  the replica's JSON comes back unchanged. Data-plane errors keep their status, type and headers
+  the replica's JSON comes back unchanged. A request that waited for a replica to start (the model
+  was at zero replicas) gets `X-Plinth-Cold-Start-Ms`, the whole milliseconds it waited; others
+  get no such header. Data-plane errors keep their status, type and headers
   (429 `queue_full` with Retry-After, 504 `timeout`, ...). When the plane has no route for the
   model, the database decides: unknown model -> 404 `not_found`; known model -> 503 `unavailable`
   saying the status of its latest deployment and what to do. The hot path reads no database.
@@ -36,8 +38,11 @@ from backend.db.session import session_scope
 from backend.interfaces import PredictPlane
 from plinth.types import NAME_PATTERN, DeploymentStatus
 from serving.errors import ModelNotRoutable, ServingError
+from serving.plane import ColdStartAnswer
 
 log = logging.getLogger("plinth.rest")
+
+COLD_START_HEADER = "X-Plinth-Cold-Start-Ms"
 
 _TYPE_BY_STATUS = {
     400: "bad_request",
@@ -141,6 +146,13 @@ def create_rest_router(
             200: {
                 "description": "the replica's JSON answer, unchanged",
                 "content": {"application/json": {"schema": {}}},
+                "headers": {
+                    COLD_START_HEADER: {
+                        "description": "only when the request waited for a replica to start: "
+                        "the milliseconds it waited",
+                        "schema": {"type": "integer"},
+                    }
+                },
             },
             **error_responses(404, 422, 429, 502, 503, 504),
         },
@@ -158,6 +170,11 @@ def create_rest_router(
             return await asyncio.to_thread(_not_routable, sessions, name)
         except ServingError as exc:
             return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        if isinstance(answer, ColdStartAnswer):
+            cold_ms = str(round(answer.cold_start_s * 1000))
+            return Response(
+                answer, media_type="application/json", headers={COLD_START_HEADER: cold_ms}
+            )
         return Response(answer, media_type="application/json")
 
     return router

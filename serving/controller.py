@@ -54,7 +54,7 @@ PolicyChooser = Callable[[DeploymentSpec], str]
 
 log = logging.getLogger(__name__)
 
-STARTING_PROBE_S = 0.1  # readiness probe period while a replica starts
+STARTING_PROBE_S = 0.02  # readiness probe period while a replica starts (a fork takes ~0.2 s+)
 BACKOFF_RESET_S = 60.0  # a replica READY this long ends a crash loop's restart backoff
 
 

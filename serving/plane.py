@@ -1,7 +1,9 @@
 """The data plane's entry point for the gateway: predict by model name.
 
 Contract: `DataPlane.predict(model_name, payload, timeout_s=...)` returns the replica's JSON bytes
-unchanged or raises a `serving.errors.ServingError`. It reads only the in-memory routing table
+unchanged or raises a `serving.errors.ServingError`. When the request waited for a replica to start
+(none was ready), the bytes are a `ColdStartAnswer` whose `cold_start_s` says how long; the REST
+layer returns it in the `X-Plinth-Cold-Start-Ms` header. It reads only the in-memory routing table
 (model name -> router of its ACTIVE deployment) that the controller keeps current; no database,
 no Temporal. `routable(name)` says whether the table has the model (the REST layer looks the model
 up in the database only on a miss, to choose between 404 and 503).
@@ -13,7 +15,9 @@ import asyncio
 from collections.abc import Mapping
 
 from serving.errors import ModelNotRoutable, RequestTimeout
-from serving.router import Router, RouterClosed
+from serving.router import ColdStartAnswer, Router, RouterClosed
+
+__all__ = ["ColdStartAnswer", "DataPlane"]
 
 
 class DataPlane:

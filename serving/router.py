@@ -2,9 +2,11 @@
 
 Contract: `Router.forward(payload, timeout_s=...)` sends the body bytes unchanged to POST /predict
 of one ready replica and returns the replica's JSON bytes unchanged, or raises a
-`serving.errors.ServingError`. It never sends a replica more than `max_concurrency` requests at
-once, queues at most `max_queue` more, and touches no database and no Temporal: the controller
-feeds it the ready replicas (`add_replica` / `remove_replica`) and reads its load (`sample`).
+`serving.errors.ServingError`. A request that found no replica ready and waited for one to start
+gets a `ColdStartAnswer` (the same bytes, plus the seconds it waited); others get plain bytes.
+It never sends a replica more than `max_concurrency` requests at once, queues at most
+`max_queue` more, and touches no database and no Temporal: the controller feeds it the ready
+replicas (`add_replica` / `remove_replica`) and reads its load (`sample`).
 
 How a request is routed, step by step:
 
@@ -60,6 +62,21 @@ RETRY_AFTER_NO_HISTORY_S = 1.0  # replicas ready but nothing finished yet
 RETRY_AFTER_COLD_START_S = 10.0  # no replica ready and no history: a cold start is under way
 IDLE_GAP_MIN_S = 1.0  # shorter pauses between requests say nothing about scaling to zero
 IDLE_GAPS_KEPT = 256
+
+
+class ColdStartAnswer(bytes):
+    """A replica's answer to a request that waited for a replica to start: the same bytes (every
+    caller of `forward` keeps working), plus `cold_start_s`, the time it waited for a ready
+    replica (arrival, or its retry, to the hand-over). A subclass rather than a result object so
+    that the hot path (a replica was ready) returns the response body as is, allocating nothing.
+    """
+
+    cold_start_s: float
+
+    def __new__(cls, body: bytes, cold_start_s: float) -> ColdStartAnswer:
+        answer = super().__new__(cls, body)
+        answer.cold_start_s = cold_start_s
+        return answer
 
 
 class RouterClosed(Exception):
@@ -286,9 +303,15 @@ class Router:
     async def _forward(self, payload: bytes, idempotent: bool) -> bytes:
         avoid: frozenset[str] = frozenset()
         failure = ""
+        cold_wait_s: float | None = None  # time spent waiting for a replica to start
         for attempt in range(2):
-            replica = await self._acquire(avoid, retry=attempt > 0)
+            # No replica ready: this attempt waits for a start (a cold start from zero, or the
+            # replacement of a failed replica), which the caller is told about.
+            cold_since = None if self._has_ready(avoid) else self._clock()
+            replica = await self._acquire(avoid, retry=attempt > 0, cold=cold_since is not None)
             taken_at = self._clock()
+            if cold_since is not None:
+                cold_wait_s = (cold_wait_s or 0.0) + (taken_at - cold_since)
             try:
                 resp = await self._client.post(
                     replica.base_url + "/predict",
@@ -306,7 +329,9 @@ class Router:
                     ) from None
             else:
                 if resp.status_code == 200:
-                    return resp.content
+                    if cold_wait_s is None:
+                        return resp.content
+                    return ColdStartAnswer(resp.content, cold_wait_s)
                 if resp.status_code == 422:
                     raise _invalid_input(resp)
                 if resp.status_code != 429:
@@ -328,10 +353,13 @@ class Router:
         if self._on_suspect is not None:
             self._on_suspect(replica.replica_id)
 
-    async def _acquire(self, avoid: frozenset[str], *, retry: bool) -> _Replica:
+    def _has_ready(self, avoid: frozenset[str]) -> bool:
+        return any(rid not in avoid for rid in self._ready)
+
+    async def _acquire(self, avoid: frozenset[str], *, retry: bool, cold: bool) -> _Replica:
         if self._closed:
             raise RouterClosed()
-        if not any(rid not in avoid for rid in self._ready):
+        if cold:
             self._signal_demand()
         replica = self._pick(avoid)
         if replica is not None:

@@ -1,8 +1,13 @@
 """Cold start from zero: naive spawn vs fork server, for a tiny generator and all-MiniLM-L6-v2.
 
-    .venv/bin/python -m benchmarks.cold_start [--repetitions 5] [--output FILE.md]
+    .venv/bin/python -m benchmarks.cold_start [--repetitions 5] [--only runtime|gateway]
+        [--output FILE.md]
 
-One run measures, through `serving.runtime_local.LocalProcessRuntime`, the time from
+Two parts, both by default. The gateway part (`gateway.py`) times a predict from zero replicas to
+its answer through the real platform against the warm-replica latency; its table replaces only
+its own section of --output. The runtime part, below, replaces the other section.
+
+The runtime part measures, through `serving.runtime_local.LocalProcessRuntime`, the time from
 `runtime.start(spec)` to the first answer of POST /predict, with `ready()` probed every 10 ms:
 
 - "spawn": `LocalProcessRuntime(fork_server=False)`, a new `python -m serving.replica` process
@@ -32,6 +37,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.cold_start.gateway import gateway_table, run_gateway
 from serving.hub import import_local_minilm
 from serving.runtime_local import LocalProcessRuntime
 from serving.spec import ReplicaSpec
@@ -108,7 +114,7 @@ def build_models(hf_home: Path) -> list[Model]:
 
     gpt2 = tiny_models.build_tiny_gpt2(hf_home, "plinth-bench/tiny-gpt2")
     minilm = import_local_minilm(hf_home)
-    generate = {"inputs": "hello world", "parameters": {"max_new_tokens": 8}}
+    generate: dict[str, object] = {"inputs": "hello world", "parameters": {"max_new_tokens": 8}}
     return [
         Model("tiny-gpt2", "text-generation", gpt2, generate),
         Model("all-MiniLM-L6-v2", "feature-extraction", minilm, {"inputs": "hello world"}),
@@ -208,17 +214,39 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def replace_section(doc: str, key: str, text: str) -> str:
+    """`doc` with the section `key` (between HTML comment markers) set to `text`, appended if
+    absent; a document without markers is taken to be the runtime section (its first layout)."""
+    begin, end = f"<!-- {key} -->", f"<!-- /{key} -->"
+    if doc.strip() and "<!-- runtime -->" not in doc and "<!-- gateway -->" not in doc:
+        doc = f"<!-- runtime -->\n{doc.rstrip()}\n<!-- /runtime -->\n"
+    block = f"{begin}\n{text.rstrip()}\n{end}"
+    if begin in doc and end in doc:
+        head, rest = doc.split(begin, 1)
+        return head + block + rest.split(end, 1)[1]
+    return (doc.rstrip() + "\n\n" if doc.strip() else "") + block + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cold_start")
     parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--only", choices=("runtime", "gateway"), default=None)
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs/benchmarks/cold_start.md")
     args = parser.parse_args()
+    sections: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="plinth-cold-start-") as tmp:
-        results, prewarm_s = asyncio.run(run(args.repetitions, Path(tmp)))
-    text = table(results, args.repetitions, prewarm_s)
-    print(text)
+        if args.only != "gateway":
+            results, prewarm_s = asyncio.run(run(args.repetitions, Path(tmp) / "runtime"))
+            sections.append(("runtime", table(results, args.repetitions, prewarm_s)))
+        if args.only != "runtime":
+            gateway = run_gateway(args.repetitions, Path(tmp) / "gateway")
+            sections.append(("gateway", gateway_table(gateway, args.repetitions)))
+    doc = args.output.read_text() if args.output.exists() else ""
+    for key, text in sections:
+        print(text)
+        doc = replace_section(doc, key, text)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
+    args.output.write_text(doc)
     print(f"written to {args.output}")
 
 

@@ -11,6 +11,7 @@ from backend import services
 from backend.db.session import session_scope
 from plinth.types import DeploymentStatus
 from serving.errors import InvalidInput, ModelNotRoutable, QueueFull, ReplicaFailed, RequestTimeout
+from serving.plane import ColdStartAnswer
 from tests.unit.backend.support import Harness
 
 
@@ -44,6 +45,25 @@ def test_predict_passes_the_body_through_and_the_answer_back(harness: Harness) -
     assert response.headers["content-type"] == "application/json"
     assert response.content == harness.plane.answer
     assert harness.plane.calls == [("minilm", body, 7.5)]
+    assert "x-plinth-cold-start-ms" not in response.headers  # a replica was ready
+
+
+def test_a_request_that_waited_for_a_cold_start_is_told_how_long(harness: Harness) -> None:
+    answer = b'{"embeddings": [[0.25]]}'
+    harness.plane.answer = ColdStartAnswer(answer, 0.4126)
+
+    response = harness.client.post("/v1/models/minilm/predict", json={"inputs": "x"})
+
+    assert response.status_code == 200
+    assert response.content == answer
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-plinth-cold-start-ms"] == "413"
+
+
+def test_the_cold_start_header_is_in_the_openapi_document(harness: Harness) -> None:
+    spec = harness.client.get("/openapi.json").json()
+    ok = spec["paths"]["/v1/models/{name}/predict"]["post"]["responses"]["200"]
+    assert ok["headers"]["X-Plinth-Cold-Start-Ms"]["schema"] == {"type": "integer"}
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 
 from plinth.types import Scaling
 from serving.errors import InvalidInput, QueueFull, ReplicaFailed, RequestTimeout
-from serving.router import Router, RouterClosed
+from serving.router import ColdStartAnswer, Router, RouterClosed
 from tests.unit.serving.fakes import Clock, FakeReplicas, payload
 
 RouterFactory = Callable[..., Router]
@@ -308,6 +308,48 @@ async def test_request_at_zero_replicas_signals_demand_and_waits_for_a_replica(
         assert json.loads(await waiting)["replica"] == "a"
     finally:
         await router.aclose()
+
+
+async def test_only_a_request_that_waited_for_a_start_carries_its_wait(
+    make_router: RouterFactory, replicas: FakeReplicas
+) -> None:
+    clock = Clock()
+    router = make_router(clock=clock, max_concurrency=1, concurrency_target=1, max_queue=10)
+    replicas.hold = asyncio.Event()
+    cold = asyncio.create_task(router.forward(payload("cold")))
+    await settle()
+    clock.advance(0.35)  # the replica takes 350 ms to start
+    router.add_replica("a", "http://a.replica")
+    await settle()
+    queued = asyncio.create_task(router.forward(payload("queued")))  # a replica is ready: busy
+    await settle()
+    clock.advance(2)
+    replicas.hold.set()
+
+    cold_answer, queued_answer = await asyncio.gather(cold, queued)
+    warm_answer = await router.forward(payload("warm"))
+
+    assert isinstance(cold_answer, ColdStartAnswer)
+    assert cold_answer.cold_start_s == pytest.approx(0.35)
+    assert json.loads(cold_answer)["echo"]["id"] == "cold"
+    # Waiting for a busy slot is not a cold start; neither is being served at once.
+    assert type(queued_answer) is bytes and type(warm_answer) is bytes
+
+
+async def test_waiting_for_a_replacement_after_a_failure_counts_as_a_cold_start(
+    make_router: RouterFactory, replicas: FakeReplicas
+) -> None:
+    clock = Clock()
+    router = make_router("a", clock=clock)
+    replicas.behaviour["a"] = "die"
+    waiting = asyncio.create_task(router.forward(payload("x"), timeout_s=5))
+    await settle()
+    clock.advance(0.2)
+    router.add_replica("b", "http://b.replica")
+
+    answer = await waiting
+
+    assert isinstance(answer, ColdStartAnswer) and answer.cold_start_s == pytest.approx(0.2)
 
 
 async def test_close_hands_waiters_back_for_rerouting(

@@ -1,0 +1,234 @@
+"""Cold start through the gateway: from zero replicas to the first REST answer, vs a warm replica.
+
+Starts the real platform (`plinth up` as a child process, tests/support/platform.py) with a
+temporary PLINTH_HOME and HF_HOME (HF_HUB_OFFLINE=1) holding the tiny GPT-2 of tests/support and
+MiniLM imported from its PyPI package. Each model is deployed with minReplicas 0, maxReplicas 1
+and a 1 s scaleDownDelaySeconds. A cycle waits until the model has no replica, sends
+POST /v1/models/{name}/predict and times it to the answer (reading `X-Plinth-Cold-Start-Ms`), then
+sends `WARM_REQUESTS` more to the now-warm replica. The ratio is cold first response / warm median,
+both measured in the same run.
+
+Plinth's autoscaler keeps or pre-warms a replica when the deployment's idle gaps say a request is
+due (predictive pre-warm), which would hide the cold start this measures: each cycle waits longer
+than any earlier gap before its request, so the history never predicts it. The first cold start
+of each model after its deploy (the fork server learns the model then) is run but not counted.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from serving.hub import import_local_minilm
+from tests.support import tiny_models
+from tests.support.platform import PlatformProcess
+
+SCALE_DOWN_DELAY_S = 1.0
+GAP_MARGIN_S = 0.5  # each cycle's idle gap exceeds every earlier one by this much
+WARM_REQUESTS = 5
+TARGETS_S = {"tiny-gpt2": 0.5, "all-MiniLM-L6-v2": 1.0}
+COLD_START_HEADER = "x-plinth-cold-start-ms"
+
+DEPLOY = """
+mutation Deploy($input: DeployModelInput!) {
+  deployModel(input: $input) {
+    __typename
+    ... on Deployment { id status }
+    ... on ValidationError { field message }
+  }
+}"""
+
+MODEL = """
+query Model($name: String!) {
+  model(name: $name) { deployments { status error replicas { id state } } }
+}"""
+
+
+@dataclass
+class GatewayModel:
+    name: str  # the Plinth model name, also the row label
+    repo: str
+    task: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class GatewaySamples:
+    cold_s: list[float] = field(default_factory=list)  # client: request sent -> answer
+    header_ms: list[int] = field(default_factory=list)  # X-Plinth-Cold-Start-Ms
+    warm_s: list[float] = field(default_factory=list)
+    missing_header: int = 0  # cycles whose first request found a replica (not a cold start)
+
+
+@dataclass
+class GatewayResults:
+    samples: dict[str, GatewaySamples] = field(default_factory=dict)
+    platform_start_s: float = 0.0
+
+
+def build_hf_home(hf_home: Path) -> list[GatewayModel]:
+    tiny_models.build_tiny_gpt2(hf_home, "plinth-bench/tiny-gpt2")
+    import_local_minilm(hf_home)
+    generate = {"inputs": "hello world", "parameters": {"max_new_tokens": 8}}
+    return [
+        GatewayModel("tiny-gpt2", "plinth-bench/tiny-gpt2", "text-generation", generate),
+        GatewayModel(
+            "all-MiniLM-L6-v2",
+            "sentence-transformers/all-MiniLM-L6-v2",
+            "feature-extraction",
+            {"inputs": "hello world"},
+        ),
+    ]
+
+
+class _Driver:
+    """Drives one platform; remembers when each model last got a request (its idle gaps)."""
+
+    def __init__(self, platform: PlatformProcess, client: httpx.Client) -> None:
+        self.platform = platform
+        self.client = client
+        self.last_sent: dict[str, float] = {}
+        self.longest_gap: dict[str, float] = {}
+
+    def deploy(self, model: GatewayModel) -> None:
+        scaling = {
+            "minReplicas": 0,
+            "maxReplicas": 1,
+            "scaleDownDelaySeconds": SCALE_DOWN_DELAY_S,
+        }
+        created = self.platform.graphql(
+            DEPLOY,
+            input={
+                "name": _slug(model.name),
+                "huggingFaceRepo": model.repo,
+                "task": model.task,
+                "scaling": scaling,
+            },
+        )["deployModel"]
+        if created["__typename"] != "Deployment":
+            raise RuntimeError(f"deploy of {model.name} refused: {created}")
+        self._wait(lambda d: d["status"] in ("ACTIVE", "FAILED"), model, 300, "the deploy")
+        if self._deployment(model)["status"] != "ACTIVE":
+            raise RuntimeError(f"deploy of {model.name} failed: {self._deployment(model)}")
+
+    def wait_for_zero(self, model: GatewayModel) -> None:
+        self._wait(lambda d: not d["replicas"], model, 120, "scale to zero")
+        # Outlast every earlier gap so that the autoscaler's history predicts nothing.
+        last = self.last_sent.get(model.name)
+        if last is not None:
+            due = last + self.longest_gap.get(model.name, 0.0) + GAP_MARGIN_S
+            time.sleep(max(0.0, due - time.monotonic()))
+
+    def predict(self, model: GatewayModel) -> tuple[float, int | None]:
+        now = time.monotonic()
+        last = self.last_sent.get(model.name)
+        if last is not None:
+            gap = now - last
+            self.longest_gap[model.name] = max(self.longest_gap.get(model.name, 0.0), gap)
+        self.last_sent[model.name] = now
+        resp = self.client.post(
+            f"{self.platform.url}/v1/models/{_slug(model.name)}/predict",
+            json=model.payload,
+            headers=self.platform.headers,
+        )
+        elapsed = time.monotonic() - now
+        if resp.status_code != 200:
+            raise RuntimeError(f"predict {model.name}: HTTP {resp.status_code} {resp.text}")
+        header = resp.headers.get(COLD_START_HEADER)
+        return elapsed, None if header is None else int(header)
+
+    def _deployment(self, model: GatewayModel) -> dict[str, Any]:
+        found = self.platform.graphql(MODEL, name=_slug(model.name))["model"]
+        deployment: dict[str, Any] = found["deployments"][0]
+        return deployment
+
+    def _wait(self, check: Any, model: GatewayModel, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if check(self._deployment(model)):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{model.name}: timed out waiting for {what}:\n{self.platform.logs()}")
+
+
+def _slug(name: str) -> str:
+    return name.lower()
+
+
+def run_gateway(repetitions: int, work: Path) -> GatewayResults:
+    models = build_hf_home(work / "hf")
+    results = GatewayResults()
+    began = time.monotonic()
+    platform = PlatformProcess(work / "plinth", work / "hf").start(timeout_s=180)
+    results.platform_start_s = time.monotonic() - began
+    try:
+        with httpx.Client(timeout=120, trust_env=False) as client:
+            driver = _Driver(platform, client)
+            for model in models:
+                driver.deploy(model)
+                samples = results.samples.setdefault(model.name, GatewaySamples())
+                for n in range(repetitions + 1):
+                    driver.wait_for_zero(model)
+                    cold_s, header = driver.predict(model)
+                    warm = [driver.predict(model)[0] for _ in range(WARM_REQUESTS)]
+                    label = "first (not counted)" if n == 0 else f"#{n}"
+                    print(
+                        f"gateway {model.name:18} {label:19} cold {cold_s * 1000:7.1f} ms "
+                        f"(header {header}), warm median {statistics.median(warm) * 1000:6.1f} ms",
+                        flush=True,
+                    )
+                    if n == 0:
+                        continue
+                    if header is None:
+                        samples.missing_header += 1
+                        continue
+                    samples.cold_s.append(cold_s)
+                    samples.header_ms.append(header)
+                    samples.warm_s.extend(warm)
+    finally:
+        platform.stop()
+    return results
+
+
+def gateway_table(results: GatewayResults, repetitions: int) -> str:
+    def ms(seconds: float) -> str:
+        return f"{seconds * 1000:.0f}"
+
+    lines = [
+        "## Through the gateway: zero replicas to the first REST answer",
+        "",
+        f"Measured by `.venv/bin/python -m benchmarks.cold_start --repetitions {repetitions}` "
+        "(the gateway part: `benchmarks/cold_start/gateway.py`). The real platform (`plinth up`, "
+        f"healthy {results.platform_start_s:.1f} s after launch) with "
+        f"each model at minReplicas 0 and scaleDownDelaySeconds {SCALE_DOWN_DELAY_S:g}; once it "
+        "has no replica, POST /v1/models/{name}/predict is timed by the client from sending to "
+        f"the answer (cold), then {WARM_REQUESTS} more requests go to the now-warm replica (warm). "
+        "Header = `X-Plinth-Cold-Start-Ms`, the time the request waited for the replica to "
+        "start. Replicas use 1 torch thread (as in the integration tests); the first cold start "
+        "after each deploy is not counted.",
+        "",
+        "| model | cold first response median (ms) | min-max (ms) | header median (ms) "
+        "| warm median (ms) | cold / warm | target (ms) | met | runs |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for model, s in results.samples.items():
+        if not s.cold_s:
+            lines.append(f"| {model} | - | - | - | - | - | - | no | 0 |")
+            continue
+        cold = statistics.median(s.cold_s)
+        warm = statistics.median(s.warm_s)
+        target = TARGETS_S[model]
+        runs = f"{len(s.cold_s)}" + (
+            f" (+{s.missing_header} without a cold start)" if s.missing_header else ""
+        )
+        lines.append(
+            f"| {model} | {ms(cold)} | {ms(min(s.cold_s))}-{ms(max(s.cold_s))} "
+            f"| {statistics.median(s.header_ms):.0f} | {warm * 1000:.1f} | {cold / warm:.0f}x "
+            f"| {ms(target)} | {'yes' if cold < target else 'no'} | {runs} |"
+        )
+    return "\n".join(lines) + "\n"
