@@ -2,6 +2,11 @@
 
     .venv/bin/python -m benchmarks.autoscaling [--processes 2] [--output-dir docs/benchmarks]
         [--traces-dir ../shared/data/traces] [--max-duration-s S]
+        [--trace NAME ...] [--policy LABEL ...]
+
+`--trace`/`--policy` (repeatable) run a subset for a quick look: the table is printed, and
+written (with plots) only when --output-dir is given explicitly, so a partial run never
+overwrites the committed results.
 
 Each run replays one trace through `serving.simulator.simulate`: the real Controller, Router and
 policy in virtual time, with simulated replicas (cold start 10 s, 4 slots each). Policies:
@@ -89,16 +94,29 @@ def _run(job: tuple[str, Run]) -> tuple[str, str, SimResult, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.autoscaling")
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--output-dir", type=Path, default=REPO_ROOT / "docs" / "benchmarks")
+    parser.add_argument("--output-dir", type=Path, default=None)
     parser.add_argument("--traces-dir", type=Path, default=DEFAULT_TRACES)
     parser.add_argument("--max-duration-s", type=float, default=None)
+    parser.add_argument("--trace", action="append", default=[], help="only this trace")
+    parser.add_argument("--policy", action="append", default=[], help="only this run label")
     args = parser.parse_args(argv)
+    labels = {run.label for run in RUNS}
+    unknown = set(args.policy) - labels
+    if unknown:
+        parser.error(f"unknown --policy {sorted(unknown)} (known: {sorted(labels)})")
+    partial = bool(args.trace or args.policy)
+    out_dir: Path | None = args.output_dir
+    if out_dir is None and not partial:
+        out_dir = REPO_ROOT / "docs" / "benchmarks"
 
     from benchmarks.autoscaling.report import Row, plot, row_of, table
 
     started = time.perf_counter()
     traces = load_traces(args.traces_dir, args.max_duration_s)
-    jobs = [(t.name, run) for t in traces for run in RUNS]
+    if args.trace:
+        traces = [t for t in traces if t.name in args.trace]
+    runs = [r for r in RUNS if not args.policy or r.label in args.policy]
+    jobs = [(t.name, run) for t in traces for run in runs]
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(args.processes, _init, (args.traces_dir, args.max_duration_s)) as pool:
         done = pool.map(_run, jobs, chunksize=1)
@@ -119,7 +137,6 @@ def main(argv: list[str] | None = None) -> int:
             for label in results[trace.name]
         ]
         rows[trace.name].append(Row.oracle(len(trace), oracle))
-    args.output_dir.mkdir(parents=True, exist_ok=True)
     text = table(
         traces,
         rows,
@@ -130,9 +147,11 @@ def main(argv: list[str] | None = None) -> int:
         slack_s=SLO_SLACK_S,
         wall_s=time.perf_counter() - started,
     )
-    plot(traces, results, rows, args.output_dir)
-    (args.output_dir / "autoscaling.md").write_text(text)
     print(text)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        plot(traces, results, rows, out_dir)
+        (out_dir / "autoscaling.md").write_text(text)
     return 0
 
 

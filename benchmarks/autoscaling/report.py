@@ -90,6 +90,11 @@ def _target_check(rows: Sequence[Row], baselines: Sequence[str]) -> str:
     )
 
 
+def _has_target_rows(rows: Sequence[Row], baselines: Sequence[str]) -> bool:
+    labels = {r.label for r in rows}
+    return "plinth" in labels and all(b in labels for b in baselines)
+
+
 def table(
     traces: Sequence[Trace],
     rows: Mapping[str, Sequence[Row]],
@@ -110,7 +115,17 @@ def table(
         "",
         f"- Scaling for every policy: {scaling.model_dump()}; the baselines use their published",
         "  default constants for everything else (see their docstrings in",
-        "  `serving/autoscaling/policies/`).",
+        "  `serving/autoscaling/policies/`). From the Scaling every policy takes min/max,",
+        "  `concurrency_target` and `max_concurrency`; `scale_down_delay_s` and",
+        "  `autoscaling_window_s` are honoured by Plinth only. The baselines keep their own",
+        "  published defaults for those: Ray Serve a 30 s look-back and 600 s downscale delay",
+        "  (30 s upscale delay); Knative KPA a 60 s stable / 6 s panic window, no scale-down",
+        "  delay (`scale-down-delay` defaults to 0 s) and a 30 s scale-to-zero grace period;",
+        "  Kubernetes HPA a 15 s sync period and a 300 s scale-down stabilisation window, and",
+        "  never fewer than 1 replica. plinth-60/30 is Plinth with scale_down_delay_s 60 and",
+        "  autoscaling_window_s 30, to show what the delay costs. Plinth's scale_down_delay_s is",
+        "  the longest time a no-longer-needed replica is kept: surplus replicas are released one",
+        "  at a time over the delay (`serving/autoscaling/policies/plinth.py`, rule 4).",
         f"- Simulated replicas: cold start {config.cold_start_s:g} s, controller tick "
         f"{config.tick_s:g} s, request timeout {config.request_timeout_s:g} s.",
         f"- SLO: served within service time + {slack_s:g} s; rejects (429) and timeouts are "
@@ -141,7 +156,7 @@ def table(
                 f"{r.timeouts} | {'-' if r.actions is None else r.actions} |"
             )
         out.append("")
-        if trace.name in targets:
+        if trace.name in targets and _has_target_rows(rows[trace.name], baselines):
             out += ["Target check: " + _target_check(rows[trace.name], baselines), ""]
         out += [f"![{trace.name}](autoscaling_{trace.name}.png)", ""]
     out += ["![cost vs SLO](autoscaling_cost_vs_slo.png)", ""]
@@ -161,7 +176,10 @@ def plot(
 
     for trace in traces:
         runs = results[trace.name]
-        fig, axes = plt.subplots(len(runs), 1, figsize=(11, 2.2 * len(runs)), sharex=True)
+        fig, grid = plt.subplots(
+            len(runs), 1, figsize=(11, 2.2 * len(runs)), sharex=True, squeeze=False
+        )
+        axes = grid[:, 0]
         for ax, (label, r) in zip(axes, runs.items(), strict=True):
             t = [p.at for p in r.timeline]
             ax.fill_between(t, [p.arrivals for p in r.timeline], color="#ccc", label="req/s")
@@ -180,7 +198,8 @@ def plot(
         fig.savefig(out_dir / f"autoscaling_{trace.name}.png", dpi=80)
         plt.close(fig)
 
-    fig, axes = plt.subplots(1, len(traces), figsize=(4 * len(traces), 3.6))
+    fig, grid = plt.subplots(1, len(traces), figsize=(4 * len(traces), 3.6), squeeze=False)
+    axes = grid[0, :]
     for ax, trace in zip(axes, traces, strict=True):
         for i, row in enumerate(rows[trace.name]):
             ax.scatter(row.replica_s, row.slo, color=f"C{i}", label=row.label)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,24 +101,27 @@ def test_demand_at_zero_starts_at_least_one_replica() -> None:
     assert sim.tick(in_flight=0, queued=1) == 1
 
 
-def test_waits_the_scale_down_delay_then_scales_to_what_the_delay_saw() -> None:
+def test_steps_down_gradually_and_reaches_the_need_after_the_delay() -> None:
     sim = Sim(scaling(min_replicas=1), replicas=1)
     sim.run(20, load=8.0)
     assert sim.replicas == 4
-    sim.run(25, load=2.0)  # the window average reaches 1 replica; the delay is not over
-    assert sim.replicas == 4
-    sim.run(40, load=2.0)  # 30 s below 4 replicas: down to the largest recent target, 1
-    assert sim.replicas == 1
+    counts = [sim.run(1, load=2.0) for _ in range(45)]  # the window average needs 1 replica
+    assert counts[4] == 4  # a brief lull removes nothing
+    assert all(b <= a for a, b in itertools.pairwise(counts))  # never back up
+    assert len(set(counts)) == 4  # one replica at a time: 4, 3, 2, 1
+    assert counts[-1] == 1  # the delay (30 s) after the window last needed 4: at the need
 
 
-def test_a_short_burst_inside_the_delay_holds_the_replicas() -> None:
+def test_a_short_burst_inside_the_delay_restarts_the_step_down() -> None:
     sim = Sim(scaling(min_replicas=1), replicas=4)
     sim.run(20, load=8.0)
-    sim.run(20, load=2.0)
-    sim.run(3, load=16.0)  # a burst that needs 4 replicas again resets the delay
     sim.run(25, load=2.0)
+    assert sim.replicas < 4
+    sim.run(3, load=16.0)  # a burst that needs 4 replicas again
     assert sim.replicas == 4
-    sim.run(20, load=2.0)
+    sim.run(5, load=2.0)
+    assert sim.replicas == 4  # its replicas are not released right away
+    sim.run(45, load=2.0)
     assert sim.replicas == 1
 
 
@@ -141,11 +145,12 @@ def test_clamps_to_max_replicas() -> None:
     assert sim.tick(load=100.0, in_flight=4, queued=50) == 3
 
 
-def test_no_scale_down_before_history_covers_the_delay() -> None:
+def test_after_a_restart_the_replicas_found_step_down_over_the_delay() -> None:
     sim = Sim(scaling(), replicas=3, now=100.0, since=100.0)  # e.g. the controller restarted
-    sim.run(29, load=0.0)
-    assert sim.replicas == 3
-    assert sim.tick() == 0
+    assert sim.run(5, load=0.0) == 3  # no history: nothing is removed at once
+    assert sim.run(24, load=0.0) == 1  # one at a time
+    sim.run(1, load=0.0)
+    assert sim.tick() == 0  # the whole delay without need: gone
 
 
 def test_changed_config_applies_at_once() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from serving.autoscaling import POLICY_NAMES, make_policy
@@ -44,6 +46,49 @@ def test_plinth_headroom_grows_with_the_cold_start_time() -> None:
     slow = Sim(scaling(max_replicas=50), replicas=1, service_time_s=1.0, cold_start_s=10.0)
     assert fast.run(10, load=10, arrivals=10) == 5
     assert slow.run(10, load=10, arrivals=10) == 8  # 10 x (1 + 10 / (10 + 10)) / 2 = 7.5
+
+
+def test_plinth_does_not_overshoot_from_zero_before_a_service_time_is_measured() -> None:
+    # 1 req/s arriving at zero replicas: the queue grows during the 10 s cold start, but it
+    # measures the cold start, not the work. One replica, not one per two queued requests.
+    sim = Sim(scaling(max_replicas=32), replicas=0, ready=0, cold_start_s=10.0)
+    counts = [sim.tick(queued=i + 1, arrivals=1) for i in range(10)]
+    assert counts == [1] * 10
+    # A real burst from zero still asks for more than one replica at once (rate x prior).
+    burst = Sim(scaling(max_replicas=32), replicas=0, ready=0, cold_start_s=10.0)
+    assert burst.tick(queued=100, arrivals=100) > 10
+
+
+def test_plinth_grows_from_the_first_step_once_the_service_time_is_measured() -> None:
+    sim = Sim(scaling(max_replicas=32), replicas=0, ready=0, cold_start_s=10.0)
+    for i in range(10):
+        sim.tick(queued=10 * (i + 1), arrivals=10)
+    first = sim.replicas
+    sim.ready, sim.service_time_s = sim.replicas, 2.0  # served, measured: 10 x 2 s = 20 busy
+    assert sim.run(5, load=20, arrivals=10) > first
+
+
+def test_plinth_steps_down_one_replica_at_a_time_within_the_delay() -> None:
+    # Delay 30 s, window 10 s; 40 req/s x 0.5 s x (1 + 10 / 20) / 2 = 15 replicas.
+    sim = Sim(scaling(max_replicas=50), replicas=15, service_time_s=0.5, cold_start_s=10.0)
+    assert sim.run(30, load=20.0, arrivals=40) == 15
+    counts = [sim.run(1, load=0.5, arrivals=1) for _ in range(45)]
+    assert counts[4] > 10  # a drop is not believed at once
+    assert all(0 <= a - b <= 1 for a, b in itertools.pairwise(counts))
+    assert counts[-1] == 1  # window (10 s) + delay (30 s) after the last need for 15: the need
+    assert sum(counts) < 15 * 45 * 0.7  # far less than holding the peak for the whole delay
+
+
+def test_plinth_keeps_min_and_max_while_stepping_down() -> None:
+    sim = Sim(
+        scaling(min_replicas=3, max_replicas=50), replicas=15, service_time_s=0.5, cold_start_s=10
+    )
+    sim.run(30, load=20.0, arrivals=40)
+    counts = [sim.run(1, load=0.0) for _ in range(20)]
+    assert min(counts) >= 3
+    sim.scaling = scaling(min_replicas=3, max_replicas=4)
+    assert sim.tick() == 4  # a lowered maximum applies at once, mid step-down
+    assert sim.run(60) == 3  # never below the minimum, however long idle
 
 
 def test_plinth_keeps_the_last_replica_when_its_history_says_a_request_is_near() -> None:
