@@ -33,9 +33,12 @@ from backend.console import create_console_router
 from backend.graphql.context import Context
 from backend.graphql.schema import build_schema
 from backend.interfaces import DeployStarter, PredictPlane, Wake
+from backend.logs import replica_log_root
+from backend.metrics_route import create_metrics_router
 from backend.rest import create_rest_router, install_error_handlers
 from backend.secrets import SecretBox, load_secret_box
 from backend.settings import Settings
+from serving.metrics import ServingMetrics
 
 log = logging.getLogger("plinth.app")
 
@@ -72,6 +75,7 @@ def create_app(
     wake: Wake,
     keys: KeyCache | None = None,
     secret_box: SecretBox | None = None,
+    metrics: ServingMetrics | None = None,  # the controller's; an empty registry if none
 ) -> FastAPI:
     sessions = sessionmaker
     key_cache = keys if keys is not None else KeyCache(sessions, refresh_s=settings.key_refresh_s)
@@ -99,6 +103,7 @@ def create_app(
             keys=key_cache,
             secret_box=box,
             auth_enabled=settings.auth_enabled,
+            replica_log_root=replica_log_root(settings.log_dir),
         )
 
     graphql = _GraphQL(
@@ -116,6 +121,7 @@ def create_app(
             plane=plane, sessions=sessions, predict_timeout_s=settings.predict_timeout_s
         )
     )
+    app.include_router(create_metrics_router(metrics or ServingMetrics()))
     app.include_router(create_console_router(settings.console_dir))
     install_error_handlers(app)
     routes = route_table(app.routes)

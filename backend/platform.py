@@ -32,6 +32,7 @@ from backend.secrets import load_secret_box
 from backend.settings import Settings
 from backend.temporal_server import TemporalDevServer
 from serving.controller import Controller
+from serving.metrics import ServingMetrics
 from serving.runtime_local import LocalProcessRuntime
 from workflows.names import DEPLOY_MODEL_WORKFLOW, DeployModelInput, deploy_workflow_id
 from workflows.worker import build_worker
@@ -92,7 +93,8 @@ async def serve(
         dev_server = TemporalDevServer(settings.home)
         address = await dev_server.start()
     runtime = LocalProcessRuntime(settings.log_dir / "replicas")
-    controller = Controller(SqlControlStore(sessions, secret_box), runtime)
+    metrics = ServingMetrics()  # one registry shared by the routers and GET /metrics
+    controller = Controller(SqlControlStore(sessions, secret_box), runtime, metrics=metrics)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -113,6 +115,7 @@ async def serve(
             deploy_starter=TemporalDeployStarter(client, settings.task_queue),
             wake=controller.wake,
             secret_box=secret_box,
+            metrics=metrics,
         )
         server = _Server(
             uvicorn.Config(

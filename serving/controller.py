@@ -45,6 +45,7 @@ import httpx
 from plinth.types import ReplicaState
 from serving.autoscaling import DEFAULT_POLICY, make_policy
 from serving.deployment_state import DeploymentState, ReplicaRecord
+from serving.metrics import ServingMetrics
 from serving.plane import DataPlane
 from serving.router import Router
 from serving.runtime import ReplicaRuntime
@@ -76,8 +77,10 @@ class Controller:
         backoff_max_s: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         policy_for: PolicyChooser | None = None,
+        metrics: ServingMetrics | None = None,  # Prometheus series; gauges read at scrape time
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._policy_for = policy_for or (lambda _spec: DEFAULT_POLICY)
         self._runtime = runtime
         self._clock = clock
@@ -102,6 +105,8 @@ class Controller:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        if metrics is not None:
+            metrics.watch(self._deployments.values)
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -198,6 +203,8 @@ class Controller:
             await self._flush(dep)
             if dep.retired and not dep.replicas:
                 del self._deployments[dep.spec.deployment_id]
+                if self._metrics is not None:
+                    self._metrics.forget(dep.spec.model_name, dep.spec.deployment_id)
                 self._spawn(dep.router.aclose())
 
     def _apply_desired(self, now: float) -> None:
@@ -246,6 +253,9 @@ class Controller:
             on_demand=self._wake.set,
             on_suspect=self._on_suspect,
             transport=self._transport,
+            metrics=m.deployment(spec.model_name, spec.deployment_id)
+            if (m := self._metrics)
+            else None,
         )
 
     def _on_suspect(self, replica_id: str) -> None:
@@ -316,6 +326,13 @@ class Controller:
             )
             rec.ready_since = now
             dep.scaler.record_cold_start(now - rec.started)
+            if self._metrics is not None:
+                self._metrics.replica_ready(
+                    dep.spec.model_name,
+                    dep.spec.deployment_id,
+                    now - rec.started,
+                    rec.handle.load_seconds,
+                )
             phases = ", ".join(f"{k} {v:.2f} s" for k, v in rec.handle.load_seconds.items())
             dep.event(
                 "replica_ready",

@@ -54,7 +54,8 @@ from typing import Any
 import httpx
 
 from plinth.types import Scaling
-from serving.errors import InvalidInput, QueueFull, ReplicaFailed, RequestTimeout
+from serving.errors import InvalidInput, QueueFull, ReplicaFailed, RequestTimeout, ServingError
+from serving.metrics import DeploymentMetrics
 
 DRAIN_WINDOW_S = 30.0  # completions this recent estimate the drain rate for Retry-After
 RETRY_AFTER_MAX_S = 120.0
@@ -128,6 +129,7 @@ class Router:
         on_demand: Callable[[], None] | None = None,
         on_suspect: Callable[[str], None] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        metrics: DeploymentMetrics | None = None,  # Prometheus series (serving.metrics)
     ) -> None:
         self.deployment_id = deployment_id
         self.model_name = model_name
@@ -137,6 +139,7 @@ class Router:
         self._on_demand = on_demand
         self._on_suspect = on_suspect
         self._transport = transport
+        self._metrics = metrics
         self._ready: dict[str, _Replica] = {}
         self._draining: dict[str, _Replica] = {}  # removed but still finishing requests
         self._waiters: deque[_Waiter] = deque()
@@ -294,11 +297,21 @@ class Router:
         if self.last_request_at is not None and now - self.last_request_at >= IDLE_GAP_MIN_S:
             self._idle_gaps.append(now - self.last_request_at)
         self.last_request_at = now
+        status = 0  # stays 0 (not counted) when cancelled or re-routed (RouterClosed)
         try:
             async with asyncio.timeout(timeout_s):
-                return await self._forward(payload, idempotent)
+                answer = await self._forward(payload, idempotent)
+            status = 200
+            return answer
         except TimeoutError:
+            status = 504
             raise RequestTimeout(self.model_name, timeout_s) from None
+        except ServingError as exc:
+            status = exc.status
+            raise
+        finally:
+            if status and self._metrics is not None:
+                self._metrics.request_done(status, self._clock() - now)
 
     async def _forward(self, payload: bytes, idempotent: bool) -> bytes:
         avoid: frozenset[str] = frozenset()
@@ -307,9 +320,12 @@ class Router:
         for attempt in range(2):
             # No replica ready: this attempt waits for a start (a cold start from zero, or the
             # replacement of a failed replica), which the caller is told about.
-            cold_since = None if self._has_ready(avoid) else self._clock()
+            asked_at = self._clock()
+            cold_since = None if self._has_ready(avoid) else asked_at
             replica = await self._acquire(avoid, retry=attempt > 0, cold=cold_since is not None)
             taken_at = self._clock()
+            if self._metrics is not None:
+                self._metrics.queue_wait.observe(taken_at - asked_at)
             if cold_since is not None:
                 cold_wait_s = (cold_wait_s or 0.0) + (taken_at - cold_since)
             try:
@@ -331,6 +347,8 @@ class Router:
                 if resp.status_code == 200:
                     if cold_wait_s is None:
                         return resp.content
+                    if self._metrics is not None:
+                        self._metrics.cold_start(cold_wait_s)
                     return ColdStartAnswer(resp.content, cold_wait_s)
                 if resp.status_code == 422:
                     raise _invalid_input(resp)

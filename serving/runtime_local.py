@@ -29,6 +29,10 @@ Contract:
   SIGTERM, then SIGKILL after the grace, and waits until the process is reaped; `tail` reads the
   end of the log for error messages. `aclose` also ends the fork servers (any forked replica still
   running dies with them).
+- Logs are rotated by copy-truncate (`serving.logfiles`: why, and the file names): `poll`, which
+  the controller calls every tick, checks the size of every replica and fork-server log at most
+  once per `ROTATE_CHECK_S` and rotates those over `log_max_bytes`, keeping `log_backups`
+  generations.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from pathlib import Path
 
 import httpx
 
+from serving import logfiles
 from serving.forkserver import ForkServer, ForkUnavailable
 from serving.runtime import ReplicaHandle
 from serving.spec import ReplicaSpec
@@ -58,6 +63,7 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 _PROBE_TIMEOUT_S = 1.0
 MAX_FORK_SERVER_LAUNCHES = 3
+ROTATE_CHECK_S = 1.0
 REQUESTED_AT_ENV = "PLINTH_START_REQUESTED_AT"  # read by serving.replica.spawn_seconds
 # Read by torch, transformers, huggingface_hub, tokenizers or OpenMP when they are imported: a
 # fork server imported them under its own values, so a replica needing others must be spawned.
@@ -106,8 +112,13 @@ class LocalProcessRuntime:
         env: Mapping[str, str] | None = None,
         *,
         fork_server: bool = True,
+        log_max_bytes: int = logfiles.MAX_BYTES,
+        log_backups: int = logfiles.BACKUPS,
     ) -> None:
         self.log_dir = Path(log_dir)
+        self.log_max_bytes = log_max_bytes
+        self.log_backups = log_backups
+        self._rotated_at = float("-inf")
         self.python = python
         self.env = dict(env or {})
         self.fork_server = fork_server
@@ -339,7 +350,19 @@ class LocalProcessRuntime:
         resp = await self._get(handle, "/health")
         return resp is not None and resp.status_code == 200
 
+    def rotate_logs(self) -> None:
+        """Rotate every log this runtime writes that has outgrown `log_max_bytes`."""
+        self._rotated_at = time.monotonic()
+        forkserver_logs = (self.log_dir / "_forkserver").glob("*.log")
+        for path in [*self._logs.values(), *forkserver_logs]:
+            try:
+                logfiles.rotate(path, self.log_max_bytes, self.log_backups)
+            except OSError as error:  # a full disk must not stop the controller
+                self._say(f"could not rotate {path}: {error}", once=False)
+
     def poll(self, handle: ReplicaHandle) -> int | None:
+        if time.monotonic() - self._rotated_at >= ROTATE_CHECK_S:
+            self.rotate_logs()
         self._retired = [server for server in self._retired if not server.reaped()]
         forked = self._forked.get(handle.replica_id)
         if forked is not None:
@@ -382,15 +405,9 @@ class LocalProcessRuntime:
         if path is None:
             return ""
         try:
-            with open(path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                size = f.tell()
-                f.seek(max(0, size - 64 * 1024))
-                data = f.read()
+            return "\n".join(logfiles.tail_lines(path, n, self.log_backups))
         except OSError:
             return ""
-        lines = data.decode("utf-8", errors="replace").splitlines()
-        return "\n".join(lines[-n:])
 
     async def aclose(self) -> None:
         if self._client is not None:

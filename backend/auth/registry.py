@@ -30,6 +30,7 @@ REST_ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/"): Access.PUBLIC,
     ("GET", "/assets/{path:path}"): Access.PUBLIC,
     ("POST", "/v1/models/{name}/predict"): Access.INVOKE,
+    ("GET", "/metrics"): Access.READ,  # Prometheus scrapes with a read-only key
     ("GET", "/graphql"): Access.AUTHENTICATED,
     ("POST", "/graphql"): Access.AUTHENTICATED,
     ("WEBSOCKET", "/graphql"): Access.AUTHENTICATED,
@@ -43,6 +44,7 @@ GRAPHQL_FIELDS: dict[str, Access] = {
     "Query.apiKeys": Access.ADMIN,
     "Query.secrets": Access.ADMIN,
     "Query.auditLog": Access.ADMIN,
+    "Query.replicaLogs": Access.READ,
     "Mutation.deployModel": Access.DEPLOY,
     "Mutation.updateScaling": Access.DEPLOY,
     "Mutation.deleteModel": Access.DEPLOY,
@@ -51,6 +53,7 @@ GRAPHQL_FIELDS: dict[str, Access] = {
     "Mutation.setSecret": Access.ADMIN,
     "Mutation.deleteSecret": Access.ADMIN,
     "Subscription.deploymentEvents": Access.READ,
+    "Subscription.replicaLogs": Access.READ,
 }
 
 

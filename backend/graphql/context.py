@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +39,7 @@ class Context(BaseContext):
         keys: KeyCache,
         secret_box: SecretBox,
         auth_enabled: bool = True,
+        replica_log_root: Path | None = None,
     ) -> None:
         super().__init__()
         self.sessions = sessions
@@ -46,6 +48,7 @@ class Context(BaseContext):
         self.keys = keys
         self.secret_box = secret_box
         self.auth_enabled = auth_enabled
+        self.replica_log_root = replica_log_root  # see backend.logs; None: no logs to read
         self.loaders = Loaders(self.db)
         self._principal: Principal | None = None
 

@@ -7,7 +7,8 @@ deletes `wake` the controller. `deploymentEvents(id)` streams the deployment's p
 new ones as they are committed (polled), and completes once the deployment is ACTIVE, FAILED or
 SUPERSEDED; an unknown id is a GraphQL error "deployment not found".
 
-`build_schema` merges in the admin fields (`backend.graphql.admin`), puts a `RootFieldGuard`
+`build_schema` merges in the admin fields (`backend.graphql.admin`) and the replica logs
+(`backend.graphql.logs`), puts a `RootFieldGuard`
 (scope check, audit of mutations; `backend.auth.graphql`) on every root field, and limits
 documents: selection depth, token count and aliases (QueryDepthLimiter, MaxTokensLimiter,
 MaxAliasesLimiter), so one request cannot make the server do unbounded work.
@@ -35,6 +36,7 @@ from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.graphql import types as t
 from backend.graphql.admin import AdminMutation, AdminQuery
 from backend.graphql.context import Context
+from backend.graphql.logs import LogsQuery, LogsSubscription
 from plinth.types import DeploymentStatus
 
 log = logging.getLogger("plinth.graphql")
@@ -215,9 +217,10 @@ class _Schema(strawberry.Schema):
             super().process_errors(unexpected, execution_context)
 
 
-QueryRoot = merge_types("Query", (Query, AdminQuery))
+QueryRoot = merge_types("Query", (Query, AdminQuery, LogsQuery))
 MutationRoot = merge_types("Mutation", (Mutation, AdminMutation))
-guard_root_fields(QueryRoot, MutationRoot, Subscription)
+SubscriptionRoot = merge_types("Subscription", (Subscription, LogsSubscription))
+guard_root_fields(QueryRoot, MutationRoot, SubscriptionRoot)
 
 
 def build_schema(
@@ -226,7 +229,7 @@ def build_schema(
     return _Schema(
         query=QueryRoot,
         mutation=MutationRoot,
-        subscription=Subscription,
+        subscription=SubscriptionRoot,
         extensions=[
             lambda: QueryDepthLimiter(max_depth=max_depth),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),

@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any
 
 from plinth._cli_output import DeployProgress, how_to_call, model_details, models_table
-from plinth.types import TASKS
+from plinth.types import TASKS, LogLine
 
-BUILTIN_COMMANDS = frozenset({"deploy", "models", "scale", "predict", "delete", "keys", "secrets"})
+BUILTIN_COMMANDS = frozenset(
+    {"deploy", "models", "scale", "predict", "delete", "logs", "keys", "secrets"}
+)
 # Built-in command groups and their own subcommands; any other word after a group name may be
 # a plugin command registered as "GROUP.COMMAND" (see plinth.cli).
 GROUP_SUBCOMMANDS: dict[str, frozenset[str]] = {
@@ -127,6 +130,13 @@ def add_builtin_commands(subparsers: SubParsers, common: argparse.ArgumentParser
     delete = add(subparsers, "delete", "delete a model with its deployments and replicas")
     delete.add_argument("name", metavar="NAME")
     delete.set_defaults(func=run_delete)
+
+    logs = add(subparsers, "logs", "print the last lines of a model's replica logs")
+    logs.add_argument("name", metavar="NAME")
+    logs.add_argument("-n", "--tail", type=int, default=200, help="lines per replica (200)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("--poll-interval", type=float, default=1.0, help=argparse.SUPPRESS)
+    logs.set_defaults(func=run_logs)
 
     from plinth._cli_admin import add_admin_commands  # it imports CommandError from here
 
@@ -252,3 +262,51 @@ def run_delete(args: argparse.Namespace) -> int:
         client.models.delete(args.name)
     print(f"Deleted model '{args.name}'.")
     return 0
+
+
+def run_logs(args: argparse.Namespace) -> int:
+    """Print the tail; with -f, poll `replicaLogs` every second and print what is new.
+
+    Polling (not the WebSocket subscription) keeps the SDK free of a WebSocket client. New lines
+    are found per replica as what follows the longest overlap between the previous and the
+    current tail, so more than `-n` lines written in one interval leave a gap, and a replica
+    repeating one identical line may look idle.
+    """
+    if args.tail < 0:
+        raise CommandError("-n must be 0 or more", 2)
+    with args.make_client() as client:
+        lines = client.models.logs(args.name, tail=args.tail)
+        _print_log_lines(lines)
+        if not args.follow:
+            return 0
+        seen = _by_replica(lines)
+        try:
+            while True:
+                time.sleep(args.poll_interval)
+                current = _by_replica(client.models.logs(args.name, tail=max(args.tail, 200)))
+                for replica, now in current.items():
+                    new = _after_overlap(seen.get(replica, []), now)
+                    _print_log_lines([LogLine(replica_id=replica, line=line) for line in new])
+                seen = current
+        except KeyboardInterrupt:
+            return 0
+
+
+def _print_log_lines(lines: list[LogLine]) -> None:
+    for entry in lines:
+        print(f"[{entry.replica_id}] {entry.line}", flush=True)
+
+
+def _by_replica(lines: list[LogLine]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for entry in lines:
+        grouped.setdefault(entry.replica_id, []).append(entry.line)
+    return grouped
+
+
+def _after_overlap(before: list[str], now: list[str]) -> list[str]:
+    """The lines of `now` after the longest suffix of `before` that starts `now`."""
+    for k in range(min(len(before), len(now)), 0, -1):
+        if before[-k:] == now[:k]:
+            return now[k:]
+    return now

@@ -12,6 +12,7 @@ two classes below only differ in how they wait for I/O. `transport=` takes any h
 from __future__ import annotations
 
 import asyncio
+import builtins
 import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +27,7 @@ from plinth._config import auth_headers, resolve_api_key, resolve_base_url
 from plinth._exceptions import PlinthError
 from plinth._operations import ScalingFields
 from plinth._watch import DeploymentWatcher
-from plinth.types import Deployment, DeploymentEvent, Model, Scaling
+from plinth.types import Deployment, DeploymentEvent, LogLine, Model, Scaling
 
 __all__ = ["AsyncClient", "AsyncModels", "Client", "Models"]
 
@@ -242,6 +243,10 @@ class Models:
     def list(self) -> list[Model]:
         return self._client.send(ops.list_models())
 
+    def logs(self, name: str, tail: int = 200) -> builtins.list[LogLine]:
+        """The last `tail` lines (0..10000) of each of the model's replicas, oldest first."""
+        return self._client.send(ops.replica_logs(name, tail))
+
     def update_scaling(
         self,
         name: str,
@@ -344,6 +349,9 @@ class AsyncModels:
 
     async def list(self) -> list[Model]:
         return await self._client.send(ops.list_models())
+
+    async def logs(self, name: str, tail: int = 200) -> builtins.list[LogLine]:
+        return await self._client.send(ops.replica_logs(name, tail))
 
     async def update_scaling(
         self,

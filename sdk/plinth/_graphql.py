@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from plinth._exceptions import APIError, NotFoundError, ValidationError
-from plinth.types import Deployment, DeploymentEvent, Model, Scaling
+from plinth.types import Deployment, DeploymentEvent, LogLine, Model, Scaling
 
 SCALING_FIELDS: Mapping[str, str] = {
     "minReplicas": "min_replicas",
@@ -128,6 +128,13 @@ mutation UpdateScaling($model: String!, $scaling: ScalingInput!) {
     + MODEL_FRAGMENTS
 )
 
+REPLICA_LOGS = """
+query ReplicaLogs($model: String!, $tail: Int!) {
+  replicaLogs(model: $model, tail: $tail) { replicaId at line }
+}
+"""
+LOG_LINE_FIELDS: Mapping[str, str] = {"replicaId": "replica_id", "at": "at", "line": "line"}
+
 DELETE_MODEL = """
 mutation DeleteModel($name: String!) {
   deleteModel(name: $name) {
@@ -163,6 +170,10 @@ def parse_deployment(data: Mapping[str, Any]) -> Deployment:
 
 def parse_event(data: Mapping[str, Any]) -> DeploymentEvent:
     return DeploymentEvent.model_validate(_rename(data, EVENT_FIELDS))
+
+
+def parse_log_line(data: Mapping[str, Any]) -> LogLine:
+    return LogLine.model_validate(_rename(data, LOG_LINE_FIELDS))
 
 
 def parse_model(data: Mapping[str, Any]) -> Model:

@@ -35,7 +35,7 @@ from plinth._exceptions import (
     NotFoundError,
     error_for_status,
 )
-from plinth.types import Deployment, DeploymentEvent, Model, Scaling
+from plinth.types import Deployment, DeploymentEvent, LogLine, Model, Scaling
 
 T = TypeVar("T")
 
@@ -250,6 +250,14 @@ def get_deployment(deployment_id: str) -> Call[tuple[Deployment, list[Deployment
         return gql.parse_deployment(found), events
 
     return graphql(gql.GET_DEPLOYMENT, {"id": deployment_id}, extract)
+
+
+def replica_logs(name: str, tail: int) -> Call[list[LogLine]]:
+    return graphql(
+        gql.REPLICA_LOGS,
+        {"model": name, "tail": tail},
+        lambda data: [gql.parse_log_line(line) for line in data["replicaLogs"]],
+    )
 
 
 def update_scaling(name: str, scaling: Mapping[str, Any]) -> Call[Model]:

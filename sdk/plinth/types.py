@@ -137,6 +137,14 @@ class DeploymentEvent(BaseModel):
     message: str
 
 
+class LogLine(BaseModel):
+    """One line a replica wrote to its stdout or stderr; `at` is known only when followed."""
+
+    replica_id: str
+    at: datetime | None = None
+    line: str
+
+
 class Deployment(BaseModel):
     id: str
     model_name: str

@@ -34,6 +34,7 @@ REST: dict[tuple[str, str], set[str]] = {
     ("GET", "/"): PUBLIC,
     ("GET", "/assets/{path:path}"): PUBLIC,
     ("POST", "/v1/models/{name}/predict"): {"invoke_this", "admin"},
+    ("GET", "/metrics"): READERS,
     ("GET", "/graphql"): VALID,
     ("POST", "/graphql"): VALID,
     ("WEBSOCKET", "/graphql"): VALID,
@@ -48,6 +49,7 @@ GRAPHQL: dict[str, tuple[str, set[str]]] = {
     "Query.apiKeys": ("{ apiKeys { id prefix } }", ADMINS),
     "Query.secrets": ("{ secrets { name } }", ADMINS),
     "Query.auditLog": ("{ auditLog(limit: 1) { action } }", ADMINS),
+    "Query.replicaLogs": ('{ replicaLogs(model: "minilm", tail: 1) { line } }', READERS),
     "Mutation.deployModel": (
         'mutation { deployModel(input: {name: "m1", huggingFaceRepo: "org/m"}) { __typename } }',
         DEPLOYERS,
@@ -71,6 +73,7 @@ GRAPHQL: dict[str, tuple[str, set[str]]] = {
         'subscription { deploymentEvents(id: "nope") { id } }',
         READERS,
     ),
+    "Subscription.replicaLogs": ('subscription { replicaLogs(model: "nope") { line } }', READERS),
 }
 
 
@@ -135,8 +138,9 @@ def test_rest_route(env: AuthApp, method: str, path: str, caller: str) -> None:
     else:
         assert response.status_code == 403
         assert error["type"] == "forbidden"
-        assert error["required_scope"] == f"invoke:{MODEL}"
-        assert f"invoke:{MODEL}" in error["message"]
+        scope = f"invoke:{MODEL}" if "{name}" in path else "read"
+        assert error["required_scope"] == scope
+        assert scope in error["message"]
 
 
 def _subscribe(env: AuthApp, caller: str, document: str) -> dict[str, Any]:
