@@ -105,7 +105,13 @@ def test_graphql_deploy_predict_and_scale(platform: PlatformProcess) -> None:
         name="classifier",
         huggingFaceRepo="plinth-test/tiny-classifier",
         task="text-classification",
-        scaling={"minReplicas": 1, "maxReplicas": 2, "scaleDownDelaySeconds": 1},
+        # A short window too: idle goes to zero `window + delay` after the last request.
+        scaling={
+            "minReplicas": 1,
+            "maxReplicas": 2,
+            "scaleDownDelaySeconds": 1,
+            "autoscalingWindowSeconds": 5,
+        },
     )
     assert created["status"] in ("PENDING", "DEPLOYING")
     done = wait_status(platform, "classifier")
