@@ -29,7 +29,7 @@ from pathlib import Path
 
 from serving import logfiles
 
-REPLICA_LOG_SUBDIR = "replicas"  # backend.platform starts the runtime at log_dir / "replicas"
+REPLICA_LOG_SUBDIR = "replicas"  # backend.platform starts the runtime at replica_log_root()
 MAX_REPLICAS = 20
 MAX_TAIL = 10_000
 MAX_READ_PER_POLL = 1024 * 1024

@@ -28,6 +28,7 @@ from backend.auth.bootstrap import check_bind, ensure_admin_key
 from backend.control_store import SqlControlStore
 from backend.db.migrate import upgrade_database
 from backend.db.session import make_engine
+from backend.logs import replica_log_root
 from backend.secrets import load_secret_box
 from backend.settings import Settings
 from backend.temporal_server import TemporalDevServer
@@ -92,7 +93,7 @@ async def serve(
     if address is None:
         dev_server = TemporalDevServer(settings.home)
         address = await dev_server.start()
-    runtime = LocalProcessRuntime(settings.log_dir / "replicas")
+    runtime = LocalProcessRuntime(replica_log_root(settings.log_dir))
     metrics = ServingMetrics()  # one registry shared by the routers and GET /metrics
     controller = Controller(SqlControlStore(sessions, secret_box), runtime, metrics=metrics)
     stop = asyncio.Event()
