@@ -57,6 +57,10 @@ def _up(args: argparse.Namespace) -> int:
             f"Plinth is up at {url}  (GraphQL: {url}/graphql, state: {settings.home})", flush=True
         )
         print(
+            f"Console: {url}/  (sign in with the admin key in {settings.home / 'credentials'})",
+            flush=True,
+        )
+        print(
             "Deploy a model:  plinth deploy sentence-transformers/all-MiniLM-L6-v2 "
             "--name minilm --min 1 --max 3",
             flush=True,
