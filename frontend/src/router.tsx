@@ -1,14 +1,17 @@
 /**
- * A hash router: "#/models", "#/models/NAME", "#/deploy", "#/keys". Hash URLs need no server-side
- * fallback, so the backend serves index.html at "/" and nothing else changes for /graphql, /v1.
+ * A hash router: "#/models", "#/models/NAME" (+ "/playground", "/logs"), "#/deploy", "#/keys".
+ * Hash URLs need no server-side fallback, so the backend serves index.html at "/" and nothing
+ * else changes for /graphql, /v1.
  */
 import { useEffect, useState, type MouseEvent, type ReactNode } from "react";
+
+export type ModelTab = "overview" | "playground" | "logs";
 
 export type Route =
   | { page: "models" }
   | { page: "deploy" }
   | { page: "keys" }
-  | { page: "model"; name: string; tab: "overview" | "playground" }
+  | { page: "model"; name: string; tab: ModelTab }
   | { page: "not-found"; path: string };
 
 export function parseRoute(hash: string): Route {
@@ -20,6 +23,7 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === "models" && parts[1] && parts.length <= 3) {
     if (parts.length === 2) return { page: "model", name: parts[1], tab: "overview" };
     if (parts[2] === "playground") return { page: "model", name: parts[1], tab: "playground" };
+    if (parts[2] === "logs") return { page: "model", name: parts[1], tab: "logs" };
   }
   return { page: "not-found", path };
 }
@@ -34,7 +38,7 @@ export function href(route: Route): string {
       return "#/keys";
     case "model": {
       const base = `#/models/${encodeURIComponent(route.name)}`;
-      return route.tab === "playground" ? `${base}/playground` : base;
+      return route.tab === "overview" ? base : `${base}/${route.tab}`;
     }
     case "not-found":
       return `#${route.path}`;

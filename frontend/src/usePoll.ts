@@ -1,7 +1,8 @@
 /**
  * `usePoll(load, intervalMs)`: runs `load` now and again `intervalMs` after each answer (never two
  * at once), while the tab is visible. Keeps the last data while a later load fails, so a blip
- * shows as a warning above the data instead of blanking the page.
+ * shows as a warning above the data instead of blanking the page. `enabled: false` stops polling
+ * (keeping the last data) until it is true again, which loads at once.
  */
 import { useCallback, useEffect, useRef, useState } from "react";
 
@@ -12,7 +13,11 @@ export type Poll<T> = {
   refresh: () => Promise<void>;
 };
 
-export function usePoll<T>(load: () => Promise<T>, intervalMs: number): Poll<T> {
+export function usePoll<T>(
+  load: () => Promise<T>,
+  intervalMs: number,
+  enabled = true,
+): Poll<T> {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<Error | null>(null);
   const [loading, setLoading] = useState(true);
@@ -36,6 +41,7 @@ export function usePoll<T>(load: () => Promise<T>, intervalMs: number): Poll<T> 
 
   useEffect(() => {
     alive.current = true;
+    if (!enabled) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const tick = async () => {
       if (typeof document === "undefined" || document.visibilityState !== "hidden") {
@@ -48,7 +54,7 @@ export function usePoll<T>(load: () => Promise<T>, intervalMs: number): Poll<T> 
       alive.current = false;
       if (timer !== undefined) clearTimeout(timer);
     };
-  }, [refresh, intervalMs]);
+  }, [refresh, intervalMs, enabled]);
 
   return { data, error, loading, refresh };
 }

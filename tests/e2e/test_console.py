@@ -107,6 +107,13 @@ def test_new_user_deploys_scales_and_calls_a_model(
             expect(response).to_contain_text(re.compile("LABEL|label", re.IGNORECASE))
             page.screenshot(path=str(shots / "06-playground.png"), full_page=True)
 
+            page.get_by_role("navigation", name="Model sections").get_by_role(
+                "link", name="Logs"
+            ).click()
+            lines = page.get_by_role("log", name="Log lines")
+            expect(lines).to_contain_text("plinth-replica", timeout=15_000)
+            page.screenshot(path=str(shots / "06b-logs.png"), full_page=True)
+
             page.get_by_role("link", name="API keys").click()
             create = page.get_by_role("form", name="Create an API key")
             create.get_by_label("Name (optional)").fill("console-bot")

@@ -399,3 +399,22 @@ export const RevokeApiKeyDocument: TypedDocument<RevokeApiKeyMutation, RevokeApi
   operationName: "RevokeApiKey",
   kind: "mutation",
 };
+
+export type ReplicaLogsQuery = {
+  replicaLogs: Array<{
+    replicaId: string;
+    at: string | null;
+    line: string;
+  }>;
+};
+
+export type ReplicaLogsQueryVariables = {
+  model: string;
+  tail: number;
+};
+
+export const ReplicaLogsDocument: TypedDocument<ReplicaLogsQuery, ReplicaLogsQueryVariables> = {
+  query: "query ReplicaLogs($model: String!, $tail: Int!) {\n  replicaLogs(model: $model, tail: $tail) {\n    replicaId\n    at\n    line\n  }\n}",
+  operationName: "ReplicaLogs",
+  kind: "query",
+};

@@ -1,14 +1,18 @@
-/** One model: deployments, replicas and events (refreshed every 2 s), scaling, delete, playground. */
+/**
+ * One model: deployments, replicas and events (refreshed every 2 s), scaling, delete, and the
+ * playground and replica-logs tabs.
+ */
 import { useState, type FormEvent } from "react";
 import { DeleteModelDocument, ModelDocument, type DeploymentDetailFragment } from "../api/generated";
 import { useAuth } from "../auth";
 import { Banner, EmptyState, Spinner, StatusBadge, formatTime } from "../components";
-import { Link, navigate } from "../router";
+import { Link, navigate, type ModelTab } from "../router";
 import { usePoll } from "../usePoll";
 import { Playground } from "./Playground";
+import { ReplicaLogs } from "./ReplicaLogs";
 import { ScalingEditor } from "./ScalingEditor";
 
-export function ModelPage({ name, tab }: { name: string; tab: "overview" | "playground" }) {
+export function ModelPage({ name, tab }: { name: string; tab: ModelTab }) {
   const { client } = useAuth();
   const poll = usePoll(() => client.request(ModelDocument, { name }), 2000);
   const model = poll.data?.model;
@@ -63,10 +67,18 @@ export function ModelPage({ name, tab }: { name: string; tab: "overview" | "play
         >
           Playground
         </Link>
+        <Link
+          to={{ page: "model", name: model.name, tab: "logs" }}
+          className={tab === "logs" ? "tab tab-active" : "tab"}
+        >
+          Logs
+        </Link>
       </nav>
       {poll.error && <Banner tone="warning">Showing the last known state. {poll.error.message}</Banner>}
       {tab === "playground" ? (
         <Playground model={model.name} task={serving?.task ?? null} status={serving?.status ?? null} />
+      ) : tab === "logs" ? (
+        <ReplicaLogs model={model.name} />
       ) : (
         <div className="stack">
           <ScalingEditor model={model.name} current={model.scaling} />
