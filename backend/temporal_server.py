@@ -9,32 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-PR_SET_PDEATHSIG = 1
+from serving.runtime_local import free_port, pdeathsig_preexec
 
 
 class TemporalServerError(RuntimeError):
     pass
-
-
-def die_with_parent() -> None:
-    """preexec_fn: ask the kernel to SIGKILL this child when its parent thread exits."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def find_temporal_binary() -> str:
@@ -59,7 +44,8 @@ class TemporalDevServer:
         return f"127.0.0.1:{self._port}"
 
     async def start(self, timeout_s: float = 30.0) -> str:
-        """Start the server (from the event-loop thread: see die_with_parent) and wait for it."""
+        """Start the server and wait for it; call from the event-loop thread, since
+        PR_SET_PDEATHSIG (`serving.runtime_local.pdeathsig_preexec`) follows the spawning thread."""
         self._dir.mkdir(parents=True, exist_ok=True)
         if self._port is None:
             self._port = free_port()
@@ -81,7 +67,7 @@ class TemporalDevServer:
         ]
         # Popen on the loop thread on purpose: PR_SET_PDEATHSIG follows the spawning thread.
         self._proc = subprocess.Popen(  # noqa: ASYNC220
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=pdeathsig_preexec()
         )
         log.close()
         loop = asyncio.get_running_loop()

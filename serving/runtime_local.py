@@ -88,7 +88,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def _pdeathsig_preexec() -> Callable[[], None] | None:
+def pdeathsig_preexec() -> Callable[[], None] | None:
     """A preexec_fn that makes the child receive SIGKILL when the spawning thread exits."""
     if not sys.platform.startswith("linux"):
         return None
@@ -130,7 +130,7 @@ class LocalProcessRuntime:
         self._said: set[str] = set()
         self._logs: dict[str, Path] = {}
         self._client: httpx.AsyncClient | None = None
-        self._preexec = _pdeathsig_preexec()
+        self._preexec = pdeathsig_preexec()
 
     def command(self, spec: ReplicaSpec, port: int) -> list[str]:
         return [

@@ -34,20 +34,6 @@ WARM_REQUESTS = 5
 TARGETS_S = {"tiny-gpt2": 0.5, "all-MiniLM-L6-v2": 1.0}
 COLD_START_HEADER = "x-plinth-cold-start-ms"
 
-DEPLOY = """
-mutation Deploy($input: DeployModelInput!) {
-  deployModel(input: $input) {
-    __typename
-    ... on Deployment { id status }
-    ... on ValidationError { field message }
-  }
-}"""
-
-MODEL = """
-query Model($name: String!) {
-  model(name: $name) { deployments { status error replicas { id state } } }
-}"""
-
 
 @dataclass
 class GatewayModel:
@@ -101,23 +87,19 @@ class _Driver:
             "maxReplicas": 1,
             "scaleDownDelaySeconds": SCALE_DOWN_DELAY_S,
         }
-        created = self.platform.graphql(
-            DEPLOY,
-            input={
-                "name": _slug(model.name),
-                "huggingFaceRepo": model.repo,
-                "task": model.task,
-                "scaling": scaling,
-            },
-        )["deployModel"]
-        if created["__typename"] != "Deployment":
-            raise RuntimeError(f"deploy of {model.name} refused: {created}")
-        self._wait(lambda d: d["status"] in ("ACTIVE", "FAILED"), model, 300, "the deploy")
-        if self._deployment(model)["status"] != "ACTIVE":
-            raise RuntimeError(f"deploy of {model.name} failed: {self._deployment(model)}")
+        self.platform.deploy(
+            name=_slug(model.name), huggingFaceRepo=model.repo, task=model.task, scaling=scaling
+        )
+        done = self.platform.wait_deployment(
+            _slug(model.name), lambda d: d["status"] in ("ACTIVE", "FAILED"), "the deploy", 300
+        )
+        if done["status"] != "ACTIVE":
+            raise RuntimeError(f"deploy of {model.name} failed: {done}")
 
     def wait_for_zero(self, model: GatewayModel) -> None:
-        self._wait(lambda d: not d["replicas"], model, 120, "scale to zero")
+        self.platform.wait_deployment(
+            _slug(model.name), lambda d: not d["replicas"], "scale to zero", 120
+        )
         # Outlast every earlier gap so that the autoscaler's history predicts nothing.
         last = self.last_sent.get(model.name)
         if last is not None:
@@ -141,19 +123,6 @@ class _Driver:
             raise RuntimeError(f"predict {model.name}: HTTP {resp.status_code} {resp.text}")
         header = resp.headers.get(COLD_START_HEADER)
         return elapsed, None if header is None else int(header)
-
-    def _deployment(self, model: GatewayModel) -> dict[str, Any]:
-        found = self.platform.graphql(MODEL, name=_slug(model.name))["model"]
-        deployment: dict[str, Any] = found["deployments"][0]
-        return deployment
-
-    def _wait(self, check: Any, model: GatewayModel, timeout_s: float, what: str) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if check(self._deployment(model)):
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"{model.name}: timed out waiting for {what}:\n{self.platform.logs()}")
 
 
 def _slug(name: str) -> str:

@@ -10,12 +10,10 @@ the delay, and a replica SIGKILLed under load loses no idempotent request.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import signal
-import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,22 +22,18 @@ import pytest
 from plinth.types import ReplicaState
 from serving.controller import Controller
 from serving.errors import QueueFull
-from serving.runtime_local import LocalProcessRuntime
 from serving.spec import DeploymentSpec, Phase
+from tests.support import tiny_models
+from tests.support.live_controller import START_TIMEOUT_S, running_controller, wait_for
 from tests.unit.serving.fakes import FakeStore, spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-if importlib.util.find_spec("serving.replica") is None:
-    pytest.skip("serving.replica is not written yet", allow_module_level=True)
-
 READY = ReplicaState.READY
-START_TIMEOUT_S = 120.0  # a replica imports torch and transformers: seconds of CPU on 2 cores
 
 
 @pytest.fixture(scope="module")
 def gpt2_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tiny_models = pytest.importorskip("tests.support.tiny_models")
     hf_home = tmp_path_factory.mktemp("hf")
     path: Path = tiny_models.build_tiny_gpt2(hf_home, "plinth-test/tiny-gpt2")
     return path
@@ -57,29 +51,8 @@ def body(tokens: int = 8, i: int = 0) -> bytes:
 
 @pytest.fixture()
 async def running(tmp_path: Path) -> AsyncIterator[tuple[Controller, FakeStore]]:
-    store = FakeStore()
-    runtime = LocalProcessRuntime(
-        tmp_path / "logs", python=sys.executable, env={"HF_HUB_OFFLINE": "1"}
-    )
-    controller = Controller(
-        store, runtime, tick_s=0.2, start_timeout_s=START_TIMEOUT_S, health_interval_s=1.0
-    )
-    task = asyncio.create_task(controller.run())
-    try:
-        yield controller, store
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await controller.shutdown()
-
-
-async def wait_for(condition: Callable[[], bool], timeout_s: float = START_TIMEOUT_S) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+    async with running_controller(tmp_path / "logs", health_interval_s=1.0) as pair:
+        yield pair
 
 
 def ready_pids(store: FakeStore) -> list[int]:

@@ -5,12 +5,10 @@ and a model that cannot load."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import signal
-import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,23 +17,19 @@ import pytest
 from plinth.types import ReplicaState
 from serving.controller import Controller
 from serving.errors import InvalidInput
-from serving.runtime_local import LocalProcessRuntime
 from serving.spec import DeploymentSpec, Phase
+from tests.support import tiny_models
+from tests.support.live_controller import running_controller, wait_for
 from tests.unit.serving.fakes import FakeStore, spec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-if importlib.util.find_spec("serving.replica") is None:
-    pytest.skip("serving.replica is not written yet", allow_module_level=True)
-
 READY = ReplicaState.READY
 FAILED = ReplicaState.FAILED
-START_TIMEOUT_S = 120.0  # a replica imports torch and transformers: seconds of CPU on 2 cores
 
 
 @pytest.fixture(scope="module")
 def classifier_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tiny_models = pytest.importorskip("tests.support.tiny_models")
     hf_home = tmp_path_factory.mktemp("hf")
     path: Path = tiny_models.build_tiny_bert_classifier(hf_home, "plinth-test/tiny-classifier")
     return path
@@ -48,26 +42,9 @@ def classifier(path: Path, phase: Phase, **scaling: float) -> DeploymentSpec:
 
 @pytest.fixture()
 async def running(tmp_path: Path) -> AsyncIterator[tuple[Controller, FakeStore, Path]]:
-    store = FakeStore()
     log_dir = tmp_path / "logs"
-    runtime = LocalProcessRuntime(log_dir, python=sys.executable, env={"HF_HUB_OFFLINE": "1"})
-    controller = Controller(store, runtime, tick_s=0.2, start_timeout_s=START_TIMEOUT_S)
-    task = asyncio.create_task(controller.run())
-    try:
+    async with running_controller(log_dir) as (controller, store):
         yield controller, store, log_dir
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        await controller.shutdown()
-
-
-async def wait_for(condition: Callable[[], bool], timeout_s: float = START_TIMEOUT_S) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 def alive(pid: int) -> bool:

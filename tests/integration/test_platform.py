@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,27 +14,9 @@ import httpx
 import psutil
 import pytest
 
-from tests.support.platform import PlatformProcess
+from tests.support.platform import DEPLOY, PlatformProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-DEPLOY = """
-mutation Deploy($input: DeployModelInput!) {
-  deployModel(input: $input) {
-    __typename
-    ... on Deployment { id status }
-    ... on ValidationError { field message }
-  }
-}"""
-
-MODEL = """
-query Model($name: String!) {
-  model(name: $name) {
-    name
-    scaling { minReplicas maxReplicas }
-    deployments { id status error task replicas { id state pid port } }
-  }
-}"""
 
 UPDATE = """
 mutation Scale($model: String!, $scaling: ScalingInput!) {
@@ -58,23 +40,12 @@ def wait_for(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}; last: {last!r}")
 
 
-def deployment(platform: PlatformProcess, name: str) -> dict[str, Any]:
-    model = platform.graphql(MODEL, name=name)["model"]
-    assert model is not None
-    return model["deployments"][0]  # type: ignore[no-any-return]
-
-
-def deploy(platform: PlatformProcess, **input_: Any) -> dict[str, Any]:
-    result = platform.graphql(DEPLOY, input=input_)["deployModel"]
-    assert result["__typename"] == "Deployment", result
-    return result  # type: ignore[no-any-return]
-
-
 def wait_status(platform: PlatformProcess, name: str, timeout_s: float = 120) -> dict[str, Any]:
-    return wait_for(  # type: ignore[no-any-return]
-        lambda: (d := deployment(platform, name))["status"] in ("ACTIVE", "FAILED") and d,
-        timeout_s,
+    return platform.wait_deployment(
+        name,
+        lambda d: d["status"] in ("ACTIVE", "FAILED"),
         f"deployment of {name} to finish",
+        timeout_s,
     )
 
 
@@ -90,18 +61,8 @@ def live_replica_pids(platform: PlatformProcess) -> list[int]:
     return pids
 
 
-@pytest.fixture()
-def platform(tmp_path: Path, tiny_hf_home: Path) -> Iterator[PlatformProcess]:
-    proc = PlatformProcess(tmp_path / "plinth", tiny_hf_home).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
 def test_graphql_deploy_predict_and_scale(platform: PlatformProcess) -> None:
-    created = deploy(
-        platform,
+    created = platform.deploy(
         name="classifier",
         huggingFaceRepo="plinth-test/tiny-classifier",
         task="text-classification",
@@ -134,7 +95,7 @@ def test_graphql_deploy_predict_and_scale(platform: PlatformProcess) -> None:
     assert scaled["updateScaling"]["scaling"]["minReplicas"] == 2
     wait_for(
         lambda: (
-            sum(r["state"] == "READY" for r in deployment(platform, "classifier")["replicas"]) == 2
+            sum(r["state"] == "READY" for r in platform.deployment("classifier")["replicas"]) == 2
         ),
         90,
         "two ready replicas",
@@ -192,7 +153,7 @@ def test_bad_inputs_get_clear_errors(platform: PlatformProcess) -> None:
 
 
 def test_missing_repo_fails_with_reason_and_leaves_no_replica(platform: PlatformProcess) -> None:
-    deploy(platform, name="ghost", huggingFaceRepo="nobody/not-in-cache")
+    platform.deploy(name="ghost", huggingFaceRepo="nobody/not-in-cache")
     done = wait_status(platform, "ghost", timeout_s=60)
     assert done["status"] == "FAILED"
     assert "not found in the local cache" in done["error"]
@@ -205,8 +166,7 @@ def test_missing_repo_fails_with_reason_and_leaves_no_replica(platform: Platform
 def test_sigkill_leaves_no_orphans_and_restart_restores(tmp_path: Path, tiny_hf_home: Path) -> None:
     first = PlatformProcess(tmp_path / "plinth", tiny_hf_home).start()
     try:
-        deploy(
-            first,
+        first.deploy(
             name="gen",
             huggingFaceRepo="plinth-test/tiny-gpt2",
             scaling={"minReplicas": 1, "maxReplicas": 1},
@@ -229,7 +189,7 @@ def test_sigkill_leaves_no_orphans_and_restart_restores(tmp_path: Path, tiny_hf_
     second.start()
     try:
         wait_for(
-            lambda: [r["state"] for r in deployment(second, "gen")["replicas"]] == ["READY"],
+            lambda: [r["state"] for r in second.deployment("gen")["replicas"]] == ["READY"],
             90,
             "the ACTIVE deployment to come back",
         )
@@ -267,8 +227,7 @@ def test_bootstrap_key_auth_and_secrets_stay_out_of_logs(platform: PlatformProce
     assert audit["auditLog"] == [{"action": "setSecret", "target": "HF_TOKEN", "outcome": "ok"}]
 
     # The replicas of a deployment that names the secret receive it as an environment variable.
-    deploy(
-        platform,
+    platform.deploy(
         name="gated",
         huggingFaceRepo="plinth-test/tiny-classifier",
         secrets=["HF_TOKEN"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,19 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
+from serving.runtime_local import free_port
 from tests.support import tiny_models
 
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _env(hf_home: Path) -> dict[str, str]:
@@ -83,7 +76,7 @@ def gpt2(hf_home: Path) -> Path:
 
 
 def _start(hf_home: Path, model_path: Path, task: str, log: Path, *extra: str) -> Replica:
-    port = _free_port()
+    port = free_port()
     with log.open("wb") as sink:
         process = subprocess.Popen(
             _command(model_path, task, port, *extra),
@@ -218,7 +211,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_replica_dies_when_its_parent_is_killed(hf_home: Path, gpt2: Path) -> None:
-    port = _free_port()
+    port = free_port()
     parent = subprocess.Popen(
         [sys.executable, "-c", _PARENT, *_command(gpt2, "text-generation", port)],
         cwd=REPO_ROOT,

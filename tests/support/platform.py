@@ -10,21 +10,30 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from serving.runtime_local import free_port
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+DEPLOY = """
+mutation Deploy($input: DeployModelInput!) {
+  deployModel(input: $input) {
+    __typename
+    ... on Deployment { id status }
+    ... on ValidationError { field message }
+  }
+}"""
+
+LATEST_DEPLOYMENT = """
+query Model($name: String!) {
+  model(name: $name) { deployments { id status error task replicas { id state pid port } } }
+}"""
 
 
 class PlatformProcess:
@@ -99,6 +108,34 @@ class PlatformProcess:
         body: dict[str, Any] = resp.json()
         assert "errors" not in body, body
         return body["data"]  # type: ignore[no-any-return]
+
+    def deploy(self, **input_: Any) -> dict[str, Any]:
+        """deployModel with this input; the result must be a Deployment."""
+        result: dict[str, Any] = self.graphql(DEPLOY, input=input_)["deployModel"]
+        if result["__typename"] != "Deployment":
+            raise AssertionError(f"deployModel refused: {result}")
+        return result
+
+    def deployment(self, name: str) -> dict[str, Any]:
+        """The model's latest deployment with its replicas."""
+        model = self.graphql(LATEST_DEPLOYMENT, name=name)["model"]
+        if model is None:
+            raise AssertionError(f"model {name!r} not found")
+        latest: dict[str, Any] = model["deployments"][0]
+        return latest
+
+    def wait_deployment(
+        self, name: str, check: Callable[[dict[str, Any]], bool], what: str, timeout_s: float = 120
+    ) -> dict[str, Any]:
+        """Poll the latest deployment until `check` holds; the last one seen is returned."""
+        deadline = time.monotonic() + timeout_s
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            last = self.deployment(name)
+            if check(last):
+                return last
+            time.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}; last: {last}\n{self.logs()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
         assert self.proc is not None
