@@ -14,7 +14,8 @@ Each tick (every `tick_s`, or at once after `wake()` or when a router signals de
 4. probes STARTING replicas; a ready one becomes READY and joins its router;
 5. computes each deployment's target: DEPLOYING -> max(min_replicas, 1), and no restart after a
    replica failed (the deploy workflow reads the FAILED replica and fails the deploy); ACTIVE ->
-   the deployment's autoscaling policy (`policy_for(spec)`, default "plinth"; see
+   the deployment's autoscaling policy (`policy_for(spec)`, default the spec's
+   `scaling.autoscaling_policy`, itself "plinth" unless chosen; see
    `serving.autoscaling`) through its `DeploymentAutoscaler`, replacing failed replicas with a
    backoff (1 s doubling to 30 s, reset once a replica stays READY for a minute). It starts
    missing replicas and stops extra ones (STARTING first, then the least busy), draining them:
@@ -43,7 +44,7 @@ from typing import Any
 import httpx
 
 from plinth.types import ReplicaState
-from serving.autoscaling import DEFAULT_POLICY, make_policy
+from serving.autoscaling import make_policy
 from serving.deployment_state import DeploymentState, ReplicaRecord
 from serving.metrics import ServingMetrics
 from serving.plane import DataPlane
@@ -81,7 +82,7 @@ class Controller:
     ) -> None:
         self._store = store
         self._metrics = metrics
-        self._policy_for = policy_for or (lambda _spec: DEFAULT_POLICY)
+        self._policy_for = policy_for or (lambda spec: spec.scaling.autoscaling_policy)
         self._runtime = runtime
         self._clock = clock
         self.tick_s = tick_s

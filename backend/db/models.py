@@ -103,6 +103,7 @@ class Model(Base):
     scale_down_delay_s: Mapped[float] = mapped_column(Float)
     autoscaling_window_s: Mapped[float] = mapped_column(Float)
     max_queue: Mapped[int] = mapped_column(Integer)
+    autoscaling_policy: Mapped[str] = mapped_column(String(32), default="plinth")
 
     deployments: Mapped[list[Deployment]] = relationship(
         back_populates="model",
@@ -121,6 +122,7 @@ class Model(Base):
             scale_down_delay_s=self.scale_down_delay_s,
             autoscaling_window_s=self.autoscaling_window_s,
             max_queue=self.max_queue,
+            autoscaling_policy=self.autoscaling_policy,
         )
 
     @scaling.setter
@@ -132,6 +134,7 @@ class Model(Base):
         self.scale_down_delay_s = value.scale_down_delay_s
         self.autoscaling_window_s = value.autoscaling_window_s
         self.max_queue = value.max_queue
+        self.autoscaling_policy = value.autoscaling_policy
 
 
 class Deployment(Base):

@@ -33,6 +33,7 @@ class Scaling:
     scale_down_delay_seconds: float
     autoscaling_window_seconds: float
     max_queue: int
+    autoscaling_policy: str
 
     @classmethod
     def from_model(cls, scaling: ScalingModel) -> Scaling:
@@ -44,6 +45,7 @@ class Scaling:
             scale_down_delay_seconds=scaling.scale_down_delay_s,
             autoscaling_window_seconds=scaling.autoscaling_window_s,
             max_queue=scaling.max_queue,
+            autoscaling_policy=scaling.autoscaling_policy,
         )
 
 
@@ -58,6 +60,10 @@ class ScalingInput:
     scale_down_delay_seconds: float | None = None
     autoscaling_window_seconds: float | None = None
     max_queue: int | None = None
+    autoscaling_policy: str | None = strawberry.field(
+        default=None,
+        description="plinth (default), ray_serve, knative_kpa or k8s_hpa",
+    )
 
     def changes(self) -> dict[str, Any]:
         """The given fields under `plinth.types.Scaling`'s snake_case names."""
@@ -69,6 +75,7 @@ class ScalingInput:
             "scale_down_delay_s": self.scale_down_delay_seconds,
             "autoscaling_window_s": self.autoscaling_window_seconds,
             "max_queue": self.max_queue,
+            "autoscaling_policy": self.autoscaling_policy,
         }
         return {k: v for k, v in values.items() if v is not None}
 

@@ -48,6 +48,12 @@ _SCALING_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
         "seconds of load the autoscaler averages",
     ),
     ("--max-queue", "max_queue", int, "requests queued per deployment before 429"),
+    (
+        "--autoscaling-policy",
+        "autoscaling_policy",
+        str,
+        "plinth (default), ray_serve, knative_kpa or k8s_hpa",
+    ),
 )
 
 
@@ -214,7 +220,7 @@ def run_scale(args: argparse.Namespace) -> int:
         f"Scaling of '{model.name}': replicas {s.min_replicas}-{s.max_replicas}, "
         f"concurrency target {s.concurrency_target:g}, max concurrency {s.max_concurrency}, "
         f"scale-down delay {s.scale_down_delay_s:g}s, autoscaling window "
-        f"{s.autoscaling_window_s:g}s, max queue {s.max_queue}"
+        f"{s.autoscaling_window_s:g}s, max queue {s.max_queue}, policy {s.autoscaling_policy}"
     )
     return 0
 

@@ -23,6 +23,7 @@ SCALING_FIELDS: Mapping[str, str] = {
     "scaleDownDelaySeconds": "scale_down_delay_s",
     "autoscalingWindowSeconds": "autoscaling_window_s",
     "maxQueue": "max_queue",
+    "autoscalingPolicy": "autoscaling_policy",
 }
 SCALING_INPUT_NAMES: Mapping[str, str] = {snake: camel for camel, snake in SCALING_FIELDS.items()}
 

@@ -187,6 +187,7 @@ class ScalingFields(TypedDict, total=False):
     scale_down_delay_s: float | None
     autoscaling_window_s: float | None
     max_queue: int | None
+    autoscaling_policy: str | None
 
 
 def scaling_values(scaling: Scaling | None, overrides: Mapping[str, Any]) -> dict[str, Any]:

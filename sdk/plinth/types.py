@@ -18,6 +18,9 @@ _NAME_RE = re.compile(NAME_PATTERN)
 
 TASKS = ("feature-extraction", "text-classification", "text-generation")
 
+# Autoscaling policies a deployment may choose (`serving.autoscaling.POLICY_NAMES` must match).
+AUTOSCALING_POLICIES = ("plinth", "ray_serve", "knative_kpa", "k8s_hpa")
+
 
 class FieldError(ValueError):
     """A value that breaks the contract, naming the (contract-level, camelCase) field at fault."""
@@ -56,6 +59,8 @@ class Scaling(BaseModel):
     scale_down_delay_s: float = 300.0
     autoscaling_window_s: float = 60.0
     max_queue: int = 64
+    # Which autoscaling policy drives the replica count: Plinth's own, or a baseline's.
+    autoscaling_policy: str = "plinth"
 
     def check(self) -> None:
         """Raise FieldError (camelCase field name) for the first rule this config breaks."""
@@ -87,6 +92,12 @@ class Scaling(BaseModel):
             raise FieldError("autoscalingWindowSeconds", "must be greater than 0")
         if self.max_queue < 0:
             raise FieldError("maxQueue", "must be 0 or more")
+        if self.autoscaling_policy not in AUTOSCALING_POLICIES:
+            raise FieldError(
+                "autoscalingPolicy",
+                f"unknown policy {self.autoscaling_policy!r}; "
+                f"choose one of {', '.join(AUTOSCALING_POLICIES)}",
+            )
 
     def merged(self, **changes: Any) -> Scaling:
         """A copy with the given non-None fields replaced."""

@@ -37,6 +37,7 @@ export type ScalingInput = {
   scaleDownDelaySeconds?: number | null;
   autoscalingWindowSeconds?: number | null;
   maxQueue?: number | null;
+  autoscalingPolicy?: string | null;
 };
 
 export type ScalingFieldsFragment = {

@@ -73,6 +73,7 @@ def test_deploy_scaling_object_is_sent_whole_and_fields_win(platform: Any) -> No
         "scaleDownDelaySeconds",
         "autoscalingWindowSeconds",
         "maxQueue",
+        "autoscalingPolicy",
     }
 
 

@@ -25,10 +25,10 @@ type DeploymentEvent { id: ID!  deploymentId: ID!  at: DateTime!  kind: String!
                        status: DeploymentStatus!  message: String! }
 type Scaling { minReplicas: Int!  maxReplicas: Int!  concurrencyTarget: Float!
   maxConcurrency: Int!  scaleDownDelaySeconds: Float!  autoscalingWindowSeconds: Float!
-  maxQueue: Int! }
+  maxQueue: Int!  autoscalingPolicy: String! }
 input ScalingInput { minReplicas: Int  maxReplicas: Int  concurrencyTarget: Float
   maxConcurrency: Int  scaleDownDelaySeconds: Float  autoscalingWindowSeconds: Float
-  maxQueue: Int }
+  maxQueue: Int  autoscalingPolicy: String }
 input DeployModelInput { name: String!  huggingFaceRepo: String!  revision: String
   task: String  engine: String = "transformers"  scaling: ScalingInput }
 type ValidationError { field: String!  message: String! }
