@@ -14,7 +14,8 @@ export type FieldErrors = Partial<Record<string, string>>;
 const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const HF_REPO_RE = /^(?:[A-Za-z0-9][\w.-]*\/)?[A-Za-z0-9][\w.-]*$/;
 
-export type ScalingKey = keyof Required<ScalingInput>;
+/** The numeric scaling fields the forms edit (the policy is chosen separately). */
+export type ScalingKey = Exclude<keyof Required<ScalingInput>, "autoscalingPolicy">;
 
 export type ScalingFieldSpec = {
   key: ScalingKey;
