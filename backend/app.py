@@ -35,6 +35,7 @@ from backend.graphql.schema import build_schema
 from backend.interfaces import DeployStarter, PredictPlane, Wake
 from backend.logs import replica_log_root
 from backend.metrics_route import create_metrics_router
+from backend.metrics_store import MetricsSampler
 from backend.rest import create_rest_router, install_error_handlers
 from backend.secrets import SecretBox, load_secret_box
 from backend.settings import Settings
@@ -76,8 +77,10 @@ def create_app(
     keys: KeyCache | None = None,
     secret_box: SecretBox | None = None,
     metrics: ServingMetrics | None = None,  # the controller's; an empty registry if none
+    metrics_sampler: MetricsSampler | None = None,  # latest replica CPU/memory for GraphQL
 ) -> FastAPI:
     sessions = sessionmaker
+    metrics = metrics if metrics is not None else ServingMetrics()
     key_cache = keys if keys is not None else KeyCache(sessions, refresh_s=settings.key_refresh_s)
     box = secret_box if secret_box is not None else load_secret_box(settings)
 
@@ -104,6 +107,7 @@ def create_app(
             secret_box=box,
             auth_enabled=settings.auth_enabled,
             replica_log_root=replica_log_root(settings.log_dir),
+            metrics_sampler=metrics_sampler,
         )
 
     graphql = _GraphQL(
@@ -118,10 +122,13 @@ def create_app(
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
     app.include_router(
         create_rest_router(
-            plane=plane, sessions=sessions, predict_timeout_s=settings.predict_timeout_s
+            plane=plane,
+            sessions=sessions,
+            predict_timeout_s=settings.predict_timeout_s,
+            metrics=metrics,
         )
     )
-    app.include_router(create_metrics_router(metrics or ServingMetrics()))
+    app.include_router(create_metrics_router(metrics))
     app.include_router(create_console_router(settings.console_dir))
     install_error_handlers(app)
     routes = route_table(app.routes)

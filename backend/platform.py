@@ -29,6 +29,7 @@ from backend.control_store import SqlControlStore
 from backend.db.migrate import upgrade_database
 from backend.db.session import make_engine
 from backend.logs import replica_log_root
+from backend.metrics_store import MetricsSampler, MetricsStore
 from backend.secrets import load_secret_box
 from backend.settings import Settings
 from backend.temporal_server import TemporalDevServer
@@ -96,6 +97,10 @@ async def serve(
     runtime = LocalProcessRuntime(replica_log_root(settings.log_dir))
     metrics = ServingMetrics()  # one registry shared by the routers and GET /metrics
     controller = Controller(SqlControlStore(sessions, secret_box), runtime, metrics=metrics)
+    # The console's time series: 10-second buckets in the database (backend.metrics_store).
+    sampler = MetricsSampler(
+        metrics, lambda: controller.deployments.values(), MetricsStore(sessions)
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -117,6 +122,7 @@ async def serve(
             wake=controller.wake,
             secret_box=secret_box,
             metrics=metrics,
+            metrics_sampler=sampler,
         )
         server = _Server(
             uvicorn.Config(
@@ -136,6 +142,7 @@ async def serve(
         # Import the engines' libraries in a fork server now, so the first replicas fork in
         # well under a second instead of paying seconds of imports (docs/benchmarks/cold_start.md).
         prewarm = asyncio.create_task(runtime.prewarm(), name="prewarm")
+        sampling = asyncio.create_task(sampler.run(), name="metrics-sampler")
         waiter = asyncio.create_task(stop.wait())
         while not server.started:
             done = [t for t in tasks if t.done()]
@@ -153,6 +160,7 @@ async def serve(
                 )
         waiter.cancel()
         prewarm.cancel()
+        sampling.cancel()
         server.should_exit = True
         await _wait(tasks[2], 15)
         if worker.is_running:

@@ -38,6 +38,7 @@ from backend.db.session import session_scope
 from backend.interfaces import PredictPlane
 from plinth.types import NAME_PATTERN, DeploymentStatus
 from serving.errors import ModelNotRoutable, ServingError
+from serving.metrics import ServingMetrics
 from serving.plane import ColdStartAnswer
 
 log = logging.getLogger("plinth.rest")
@@ -132,7 +133,11 @@ def error_response(
 
 
 def create_rest_router(
-    *, plane: PredictPlane, sessions: sessionmaker[Session], predict_timeout_s: float
+    *,
+    plane: PredictPlane,
+    sessions: sessionmaker[Session],
+    predict_timeout_s: float,
+    metrics: ServingMetrics | None = None,  # counts the 404/503 answered before any router
 ) -> APIRouter:
     router = APIRouter()
 
@@ -167,7 +172,11 @@ def create_rest_router(
         try:
             answer = await plane.predict(name, payload, timeout_s=predict_timeout_s)
         except ModelNotRoutable:
-            return await asyncio.to_thread(_not_routable, sessions, name)
+            answer_404_503 = await asyncio.to_thread(_not_routable, sessions, name)
+            if metrics is not None:
+                code = answer_404_503.status_code
+                metrics.not_routed(name if code == 503 else "", code)
+            return answer_404_503
         except ServingError as exc:
             return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
         if isinstance(answer, ColdStartAnswer):

@@ -18,13 +18,18 @@ Series (labels `model`, `deployment`; `code` is the status class 2xx/4xx/5xx):
     plinth_requests_in_flight               gauge      sent to a replica, not yet answered
     plinth_requests_queued                  gauge      waiting for a slot
     plinth_replicas{state}                  gauge      starting / ready / draining
+    plinth_unrouted_requests_total{code}    counter    404/503 answered before any router (labels
+                                                       `model` only; "" for unknown names)
 
 Why it is cheap on the predict path: the router holds labelled children resolved once when it is
 made, so a request costs a counter increment and two or three histogram observations (no label
 lookup, no allocation of label tuples, no lock of ours). The gauges cost the request path nothing
 at all: a custom collector reads the routers' counts and the replica states when Prometheus
-scrapes. A request that never reached a router (no ACTIVE deployment: 404/503) or that was
-cancelled by its client is not counted: it has no deployment, or no status.
+scrapes. A request that never reached a router (no ACTIVE deployment: 404/503) is counted by
+the gateway in `plinth_unrouted_requests_total` (an unknown model name counts under model "", so
+that callers cannot grow the registry); one cancelled by its client is not counted (no status).
+`DeploymentMetrics.throttled` counts 429 answers apart from the 4xx class, for the console's
+time series (`backend.metrics_store`), which reads every series here with `collect()`.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ class DeploymentMetrics:
         "_server",
         "duration",
         "queue_wait",
+        "throttled",
     )
 
     def __init__(self, metrics: ServingMetrics, model: str, deployment: str) -> None:
@@ -77,10 +83,13 @@ class DeploymentMetrics:
         self.queue_wait = m.queue_wait.labels(model, deployment)
         self._cold_starts = m.cold_starts.labels(model, deployment)
         self._cold_wait = m.cold_wait.labels(model, deployment)
+        self.throttled = 0  # 429 answers (also in the 4xx class)
 
     def request_done(self, status: int, seconds: float) -> None:
         """Count one answered request (`status` is its HTTP status) and observe its latency."""
         (self._ok if status < 400 else self._client if status < 500 else self._server).inc()
+        if status == 429:
+            self.throttled += 1
         self.duration.observe(seconds)
 
     def cold_start(self, waited_s: float) -> None:
@@ -134,11 +143,28 @@ class ServingMetrics:
             buckets=START_BUCKETS,
             registry=r,
         )
+        self.unrouted = Counter(
+            "plinth_unrouted_requests",
+            "Predict requests answered 404/503 before reaching a deployment",
+            ["model", "code"],
+            registry=r,
+        )
+        self._throttled: dict[tuple[str, str], DeploymentMetrics] = {}
         self._source: Callable[[], Iterable[DeploymentState]] = tuple
         r.register(_LiveCollector(self))
 
     def deployment(self, model: str, deployment: str) -> DeploymentMetrics:
-        return DeploymentMetrics(self, model, deployment)
+        made = DeploymentMetrics(self, model, deployment)
+        self._throttled[(model, deployment)] = made
+        return made
+
+    def throttled(self) -> dict[tuple[str, str], int]:
+        """429 answers so far per (model, deployment) (the last router made for each)."""
+        return {key: m.throttled for key, m in list(self._throttled.items())}
+
+    def not_routed(self, model: str, status: int) -> None:
+        """Count a 404/503 answered before any router; pass model "" for an unknown name."""
+        self.unrouted.labels(model, str(status)).inc()
 
     def watch(self, source: Callable[[], Iterable[DeploymentState]]) -> None:
         """Read the in-flight, queued and replica gauges from `source()` at each scrape."""
@@ -155,6 +181,7 @@ class ServingMetrics:
     def forget(self, model: str, deployment: str) -> None:
         """Drop a deleted deployment's series, so that the registry does not grow forever."""
         labels = {"model": model, "deployment": deployment}
+        self._throttled.pop((model, deployment), None)
         for metric in (
             self.requests,
             self.duration,

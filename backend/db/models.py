@@ -253,3 +253,20 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(String(200))
     outcome: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class MetricBucket(Base):
+    """One deployment's measurements over one 10-second bucket (`backend.metrics_store`).
+
+    `bucket` is the bucket's start in Unix seconds; `deployment_id` is "" for a model's requests
+    answered before any deployment (404/503). No foreign key: the history of a deleted model is
+    dropped by retention, like every other row. `data` holds the counters and histogram deltas.
+    """
+
+    __tablename__ = "metric_buckets"
+
+    model_name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
+    cold_starts: Mapped[int] = mapped_column(Integer, default=0)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)

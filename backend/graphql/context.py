@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 from strawberry.fastapi import BaseContext
@@ -25,6 +25,9 @@ from backend.db.session import session_scope
 from backend.graphql.loaders import Loaders
 from backend.interfaces import DeployStarter, Wake
 from backend.secrets import SecretBox
+
+if TYPE_CHECKING:
+    from backend.metrics_store import MetricsSampler
 
 T = TypeVar("T")
 
@@ -40,6 +43,7 @@ class Context(BaseContext):
         secret_box: SecretBox,
         auth_enabled: bool = True,
         replica_log_root: Path | None = None,
+        metrics_sampler: MetricsSampler | None = None,
     ) -> None:
         super().__init__()
         self.sessions = sessions
@@ -49,6 +53,7 @@ class Context(BaseContext):
         self.secret_box = secret_box
         self.auth_enabled = auth_enabled
         self.replica_log_root = replica_log_root  # see backend.logs; None: no logs to read
+        self.metrics_sampler = metrics_sampler  # latest replica CPU/memory; None: not sampled
         self.loaders = Loaders(self.db)
         self._principal: Principal | None = None
 

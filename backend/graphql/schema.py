@@ -37,6 +37,7 @@ from backend.graphql import types as t
 from backend.graphql.admin import AdminMutation, AdminQuery
 from backend.graphql.context import Context
 from backend.graphql.logs import LogsQuery, LogsSubscription
+from backend.graphql.metrics import MetricsQuery
 from plinth.types import DeploymentStatus
 
 log = logging.getLogger("plinth.graphql")
@@ -217,7 +218,7 @@ class _Schema(strawberry.Schema):
             super().process_errors(unexpected, execution_context)
 
 
-QueryRoot = merge_types("Query", (Query, AdminQuery, LogsQuery))
+QueryRoot = merge_types("Query", (Query, AdminQuery, LogsQuery, MetricsQuery))
 MutationRoot = merge_types("Mutation", (Mutation, AdminMutation))
 SubscriptionRoot = merge_types("Subscription", (Subscription, LogsSubscription))
 guard_root_fields(QueryRoot, MutationRoot, SubscriptionRoot)

@@ -103,6 +103,18 @@ class Replica:
     ready_at: datetime | None
     error: str | None
 
+    @strawberry.field
+    def cpu_percent(self, info: strawberry.Info[Context]) -> float | None:
+        sampler = info.context.metrics_sampler
+        usage = None if sampler is None else sampler.latest_usage.get(str(self.id))
+        return None if usage is None else usage.cpu_percent
+
+    @strawberry.field
+    def memory_bytes(self, info: strawberry.Info[Context]) -> float | None:
+        sampler = info.context.metrics_sampler
+        usage = None if sampler is None else sampler.latest_usage.get(str(self.id))
+        return None if usage is None else float(usage.memory_bytes)
+
 
 @strawberry.type
 class DeploymentEvent:

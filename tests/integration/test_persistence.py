@@ -91,6 +91,7 @@ def test_migrations_build_exactly_the_models_and_are_idempotent(db_url: str) -> 
         "api_keys",
         "secrets",
         "audit_log",
+        "metric_buckets",
     }
     # One linear history: exactly one head, and the database is at it.
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()

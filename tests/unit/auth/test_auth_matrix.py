@@ -50,6 +50,9 @@ GRAPHQL: dict[str, tuple[str, set[str]]] = {
     "Query.secrets": ("{ secrets { name } }", ADMINS),
     "Query.auditLog": ("{ auditLog(limit: 1) { action } }", ADMINS),
     "Query.replicaLogs": ('{ replicaLogs(model: "minilm", tail: 1) { line } }', READERS),
+    "Query.metrics": ('{ metrics(model: "minilm") { step } }', READERS),
+    "Query.coldStarts": ('{ coldStarts(model: "minilm") { seconds } }', READERS),
+    "Query.suggestTask": ('{ suggestTask(huggingFaceRepo: "org/m") { reason } }', READERS),
     "Mutation.deployModel": (
         'mutation { deployModel(input: {name: "m1", huggingFaceRepo: "org/m"}) { __typename } }',
         DEPLOYERS,
