@@ -1,7 +1,14 @@
 /** Small shared pieces: status badges, spinners, labelled fields, banners, copy buttons. */
 import { useState, type ReactNode } from "react";
 import type { DeploymentStatus, ReplicaState } from "./api/generated";
-import { SCALING_FIELDS, type FieldErrors, type ScalingDraft, type ScalingKey } from "./validation";
+import {
+  AUTOSCALING_POLICIES,
+  SCALING_FIELDS,
+  policyHelp,
+  type FieldErrors,
+  type ScalingDraft,
+  type ScalingKey,
+} from "./validation";
 
 export function Spinner({ label }: { label?: string }) {
   return <span className="spinner" role="status" aria-label={label ?? "Loading"} />;
@@ -121,6 +128,40 @@ export function ScalingFieldset({
         );
       })}
     </div>
+  );
+}
+
+/** The autoscaling policy select, with the chosen policy's one-line explanation as its help. */
+export function PolicyField({
+  id,
+  value,
+  error,
+  disabled,
+  onChange,
+}: {
+  id: string;
+  value: string;
+  error?: string | undefined;
+  disabled?: boolean;
+  onChange: (policy: string) => void;
+}) {
+  return (
+    <Field id={id} label="Autoscaling policy" help={policyHelp(value)} error={error}>
+      <select
+        id={id}
+        name="autoscalingPolicy"
+        value={value}
+        disabled={disabled}
+        aria-describedby={describedBy(id, error)}
+        onChange={(event) => onChange(event.target.value)}
+      >
+        {AUTOSCALING_POLICIES.map((p) => (
+          <option key={p.policy} value={p.policy}>
+            {p.label}
+          </option>
+        ))}
+      </select>
+    </Field>
   );
 }
 

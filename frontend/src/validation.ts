@@ -221,3 +221,36 @@ export function checkScopes(draft: ScopeDraft): { scopes: string[]; errors: Fiel
   if (!Object.values(draft.checked).some(Boolean)) errors.scopes = "choose at least one scope";
   return { scopes, errors };
 }
+
+/** The autoscaling policies a model can use (serving/autoscaling/policies), each in one line. */
+export const AUTOSCALING_POLICIES = [
+  {
+    policy: "plinth",
+    label: "Plinth (default)",
+    help: "Sizes replicas from measured load and service time (Little's law), with cold-start headroom; removes them one at a time after the scale-down delay.",
+  },
+  {
+    policy: "ray_serve",
+    label: "Ray Serve",
+    help: "Ray Serve's rule: ongoing requests per replica against the concurrency target, with its upscale/downscale delays.",
+  },
+  {
+    policy: "knative_kpa",
+    label: "Knative KPA",
+    help: "Knative's pod autoscaler: a stable 60 s window plus a 6 s panic window that scales up fast on bursts.",
+  },
+  {
+    policy: "k8s_hpa",
+    label: "Kubernetes HPA",
+    help: "The Horizontal Pod Autoscaler's ratio rule with its 10% tolerance and 5-minute scale-down stabilisation.",
+  },
+] as const;
+export type AutoscalingPolicy = (typeof AUTOSCALING_POLICIES)[number]["policy"];
+export const DEFAULT_POLICY: AutoscalingPolicy = "plinth";
+
+export function policyHelp(policy: string): string {
+  return (
+    AUTOSCALING_POLICIES.find((p) => p.policy === policy)?.help ??
+    `'${policy}' is not a policy this console knows; pick one of the list.`
+  );
+}

@@ -64,6 +64,40 @@ describe("deploy form", () => {
     expect(field("Name").value).toBe("embedder");
   });
 
+  it("suggests the task from the repo's cached config and sends the chosen policy", async () => {
+    const calls = mockServer((call) =>
+      call.operationName === "SuggestTask"
+        ? data({ suggestTask: { task: "text-classification", reason: "from the cached repository's config.json" } })
+        : deployed(),
+    );
+    renderApp();
+    await userEvent.type(field("Hugging Face repository"), "org/classifier");
+    await waitFor(() => expect(field("Task").value).toBe("text-classification"));
+    expect(screen.getByText(/Suggested: text-classification \(from the cached repository's config.json\)/)).toBeTruthy();
+    const suggested = calls.filter((c) => c.operationName === "SuggestTask");
+    expect(suggested.at(-1)?.variables).toEqual({ repo: "org/classifier", revision: null });
+
+    await userEvent.selectOptions(screen.getByLabelText("Autoscaling policy"), "knative_kpa");
+    expect(screen.getByText(/panic window/)).toBeTruthy(); // the chosen policy's one line
+    await userEvent.click(screen.getByRole("button", { name: "Deploy" }));
+    await waitFor(() => expect(deployCalls(calls)).toHaveLength(1));
+    expect(deployCalls(calls)[0]?.variables).toMatchObject({
+      input: { task: "text-classification", scaling: { autoscalingPolicy: "knative_kpa" } },
+    });
+  });
+
+  it("says why no task is suggested and keeps auto", async () => {
+    mockServer((call) =>
+      call.operationName === "SuggestTask"
+        ? data({ suggestTask: { task: null, reason: "'org/x' is not in this server's model cache yet" } })
+        : deployed(),
+    );
+    renderApp();
+    await userEvent.type(field("Hugging Face repository"), "org/x");
+    expect(await screen.findByText(/no suggestion now: 'org\/x' is not in this server's model cache/)).toBeTruthy();
+    expect(field("Task").value).toBe("auto");
+  });
+
   it("explains each scaling bound in one line", async () => {
     mockServer(() => deployed());
     renderApp();
@@ -142,6 +176,7 @@ describe("deploy form", () => {
           scaleDownDelaySeconds: 300,
           autoscalingWindowSeconds: 60,
           maxQueue: 64,
+          autoscalingPolicy: "plinth",
         },
       },
     });
@@ -196,6 +231,7 @@ describe("deploy form", () => {
     let polls = 0;
     mockServer((call) => {
       if (call.operationName === "DeployModel") return deployed();
+      if (call.operationName === "SuggestTask") return data({ suggestTask: { task: null, reason: "not cached" } });
       polls += 1;
       const failed = polls >= 2;
       return data({

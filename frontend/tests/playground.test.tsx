@@ -1,7 +1,7 @@
 import { screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { buildBody, curlSnippet, sdkSnippet, summarize } from "../src/pages/Playground";
+import { buildBody, curlSnippet, openaiSnippet, sdkSnippet, summarize } from "../src/pages/Playground";
 import { data, mockServer, renderApp } from "./helpers";
 
 const MODEL = {
@@ -16,6 +16,7 @@ const MODEL = {
       scaleDownDelaySeconds: 300,
       autoscalingWindowSeconds: 60,
       maxQueue: 64,
+      autoscalingPolicy: "plinth",
     },
     deployments: [
       {
@@ -87,6 +88,17 @@ describe("playground", () => {
       'client.models.predict("gpt", "Once", {"max_new_tokens":16})',
     );
     expect(curlSnippet("http://h", "m", body)).toContain("$PLINTH_API_KEY");
+  });
+
+  it("builds the OpenAI SDK snippet by task, pointing at the platform's /v1", () => {
+    const chat = openaiSnippet("http://h:8000", "gpt", "text-generation", buildBody("generation", "Once", 16));
+    expect(chat).toContain('OpenAI(base_url="http://h:8000/v1", api_key=os.environ["PLINTH_API_KEY"])');
+    expect(chat).toContain(
+      'client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "Once"}], max_tokens=16)',
+    );
+    const embed = openaiSnippet("http://h", "minilm", "feature-extraction", buildBody("texts", "a\nb", 1));
+    expect(embed).toContain('client.embeddings.create(model="minilm", input=["a","b"])');
+    expect(openaiSnippet("http://h", "clf", "text-classification", buildBody("texts", "a", 1))).toBeNull();
   });
 
   it("summarises classification and generation answers", () => {

@@ -48,6 +48,7 @@ export type ScalingFieldsFragment = {
   scaleDownDelaySeconds: number;
   autoscalingWindowSeconds: number;
   maxQueue: number;
+  autoscalingPolicy: string;
 };
 
 export type EventFieldsFragment = {
@@ -77,6 +78,8 @@ export type DeploymentDetailFragment = {
     startedAt: string | null;
     readyAt: string | null;
     error: string | null;
+    cpuPercent: number | null;
+    memoryBytes: number | null;
   }>;
   events: Array<{
     id: string;
@@ -156,6 +159,7 @@ export type ModelQuery = {
       scaleDownDelaySeconds: number;
       autoscalingWindowSeconds: number;
       maxQueue: number;
+      autoscalingPolicy: string;
     };
     deployments: Array<{
       id: string;
@@ -176,6 +180,8 @@ export type ModelQuery = {
         startedAt: string | null;
         readyAt: string | null;
         error: string | null;
+        cpuPercent: number | null;
+        memoryBytes: number | null;
       }>;
       events: Array<{
         id: string;
@@ -193,7 +199,7 @@ export type ModelQueryVariables = {
 };
 
 export const ModelDocument: TypedDocument<ModelQuery, ModelQueryVariables> = {
-  query: "query Model($name: String!) {\n  model(name: $name) {\n    name\n    createdAt\n    scaling {\n      ...ScalingFields\n    }\n    deployments {\n      ...DeploymentDetail\n    }\n  }\n}\n\nfragment DeploymentDetail on Deployment {\n  id\n  version\n  huggingFaceRepo\n  revision\n  resolvedRevision\n  task\n  engine\n  status\n  error\n  createdAt\n  replicas {\n    id\n    state\n    pid\n    port\n    startedAt\n    readyAt\n    error\n  }\n  events {\n    ...EventFields\n  }\n}\n\nfragment EventFields on DeploymentEvent {\n  id\n  at\n  kind\n  status\n  message\n}\n\nfragment ScalingFields on Scaling {\n  minReplicas\n  maxReplicas\n  concurrencyTarget\n  maxConcurrency\n  scaleDownDelaySeconds\n  autoscalingWindowSeconds\n  maxQueue\n}",
+  query: "query Model($name: String!) {\n  model(name: $name) {\n    name\n    createdAt\n    scaling {\n      ...ScalingFields\n    }\n    deployments {\n      ...DeploymentDetail\n    }\n  }\n}\n\nfragment DeploymentDetail on Deployment {\n  id\n  version\n  huggingFaceRepo\n  revision\n  resolvedRevision\n  task\n  engine\n  status\n  error\n  createdAt\n  replicas {\n    id\n    state\n    pid\n    port\n    startedAt\n    readyAt\n    error\n    cpuPercent\n    memoryBytes\n  }\n  events {\n    ...EventFields\n  }\n}\n\nfragment EventFields on DeploymentEvent {\n  id\n  at\n  kind\n  status\n  message\n}\n\nfragment ScalingFields on Scaling {\n  minReplicas\n  maxReplicas\n  concurrencyTarget\n  maxConcurrency\n  scaleDownDelaySeconds\n  autoscalingWindowSeconds\n  maxQueue\n  autoscalingPolicy\n}",
   operationName: "Model",
   kind: "query",
 };
@@ -260,6 +266,7 @@ export type UpdateScalingMutation = {
       scaleDownDelaySeconds: number;
       autoscalingWindowSeconds: number;
       maxQueue: number;
+      autoscalingPolicy: string;
     };
   } | {
     __typename: "ValidationError";
@@ -277,7 +284,7 @@ export type UpdateScalingMutationVariables = {
 };
 
 export const UpdateScalingDocument: TypedDocument<UpdateScalingMutation, UpdateScalingMutationVariables> = {
-  query: "mutation UpdateScaling($model: String!, $scaling: ScalingInput!) {\n  updateScaling(model: $model, scaling: $scaling) {\n    __typename\n    ... on Model {\n      name\n      scaling {\n        ...ScalingFields\n      }\n    }\n    ... on ValidationError {\n      field\n      message\n    }\n    ... on NotFoundError {\n      message\n    }\n  }\n}\n\nfragment ScalingFields on Scaling {\n  minReplicas\n  maxReplicas\n  concurrencyTarget\n  maxConcurrency\n  scaleDownDelaySeconds\n  autoscalingWindowSeconds\n  maxQueue\n}",
+  query: "mutation UpdateScaling($model: String!, $scaling: ScalingInput!) {\n  updateScaling(model: $model, scaling: $scaling) {\n    __typename\n    ... on Model {\n      name\n      scaling {\n        ...ScalingFields\n      }\n    }\n    ... on ValidationError {\n      field\n      message\n    }\n    ... on NotFoundError {\n      message\n    }\n  }\n}\n\nfragment ScalingFields on Scaling {\n  minReplicas\n  maxReplicas\n  concurrencyTarget\n  maxConcurrency\n  scaleDownDelaySeconds\n  autoscalingWindowSeconds\n  maxQueue\n  autoscalingPolicy\n}",
   operationName: "UpdateScaling",
   kind: "mutation",
 };
@@ -417,5 +424,93 @@ export type ReplicaLogsQueryVariables = {
 export const ReplicaLogsDocument: TypedDocument<ReplicaLogsQuery, ReplicaLogsQueryVariables> = {
   query: "query ReplicaLogs($model: String!, $tail: Int!) {\n  replicaLogs(model: $model, tail: $tail) {\n    replicaId\n    at\n    line\n  }\n}",
   operationName: "ReplicaLogs",
+  kind: "query",
+};
+
+export type MetricsQuery = {
+  metrics: {
+    deploymentId: string | null;
+    from: string;
+    to: string;
+    step: number;
+    points: Array<{
+      time: string;
+      samples: number;
+      requests: number;
+      requestsPerSecond: number;
+      requests2xx: number;
+      requests4xx: number;
+      requests429: number;
+      requests5xx: number;
+      notRouted: number;
+      latencyP50: number | null;
+      latencyP90: number | null;
+      latencyP95: number | null;
+      latencyP99: number | null;
+      queueTimeMean: number | null;
+      inFlight: number | null;
+      queued: number | null;
+      replicasStarting: number | null;
+      replicasReady: number | null;
+      replicasDraining: number | null;
+      coldStarts: number;
+      cpuPercent: number | null;
+      memoryBytes: number | null;
+    }>;
+  };
+};
+
+export type MetricsQueryVariables = {
+  model: string;
+  from?: string | null;
+  to?: string | null;
+  step: number;
+};
+
+export const MetricsDocument: TypedDocument<MetricsQuery, MetricsQueryVariables> = {
+  query: "query Metrics($model: String!, $from: DateTime, $to: DateTime, $step: Int!) {\n  metrics(model: $model, from: $from, to: $to, step: $step) {\n    deploymentId\n    from\n    to\n    step\n    points {\n      time\n      samples\n      requests\n      requestsPerSecond\n      requests2xx\n      requests4xx\n      requests429\n      requests5xx\n      notRouted\n      latencyP50\n      latencyP90\n      latencyP95\n      latencyP99\n      queueTimeMean\n      inFlight\n      queued\n      replicasStarting\n      replicasReady\n      replicasDraining\n      coldStarts\n      cpuPercent\n      memoryBytes\n    }\n  }\n}",
+  operationName: "Metrics",
+  kind: "query",
+};
+
+export type ColdStartsQuery = {
+  coldStarts: Array<{
+    deploymentId: string;
+    replicaId: string;
+    readyAt: string;
+    seconds: number;
+    phases: Array<{
+      name: string;
+      seconds: number;
+    }>;
+  }>;
+};
+
+export type ColdStartsQueryVariables = {
+  model: string;
+  limit: number;
+};
+
+export const ColdStartsDocument: TypedDocument<ColdStartsQuery, ColdStartsQueryVariables> = {
+  query: "query ColdStarts($model: String!, $limit: Int!) {\n  coldStarts(model: $model, limit: $limit) {\n    deploymentId\n    replicaId\n    readyAt\n    seconds\n    phases {\n      name\n      seconds\n    }\n  }\n}",
+  operationName: "ColdStarts",
+  kind: "query",
+};
+
+export type SuggestTaskQuery = {
+  suggestTask: {
+    task: string | null;
+    reason: string;
+  };
+};
+
+export type SuggestTaskQueryVariables = {
+  repo: string;
+  revision?: string | null;
+};
+
+export const SuggestTaskDocument: TypedDocument<SuggestTaskQuery, SuggestTaskQueryVariables> = {
+  query: "query SuggestTask($repo: String!, $revision: String) {\n  suggestTask(huggingFaceRepo: $repo, revision: $revision) {\n    task\n    reason\n  }\n}",
+  operationName: "SuggestTask",
   kind: "query",
 };

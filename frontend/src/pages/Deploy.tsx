@@ -1,14 +1,17 @@
 /**
- * The deploy form: repo, revision, task, name (suggested from the repo) and scaling bounds.
- * Client checks mirror the server's; the server's ValidationError lands at the field it names.
+ * The deploy form: repo, revision, task (suggested from the repo's cached config through
+ * `suggestTask`, a moment after typing stops), name (suggested from the repo), scaling bounds and
+ * the autoscaling policy. Client checks mirror the server's; the server's ValidationError lands
+ * at the field it names.
  * After a successful submit the form gives way to the live progress of the new deployment.
  */
-import { useRef, useState, type FormEvent } from "react";
+import { useEffect, useRef, useState, type FormEvent } from "react";
 import { ApiError } from "../api/client";
-import { DeployModelDocument, type DeploymentStatus } from "../api/generated";
+import { DeployModelDocument, SuggestTaskDocument, type DeploymentStatus } from "../api/generated";
 import { useAuth } from "../auth";
-import { Banner, Field, ScalingFieldset, Spinner, describedBy } from "../components";
+import { Banner, Field, PolicyField, ScalingFieldset, Spinner, describedBy } from "../components";
 import {
+  DEFAULT_POLICY,
   DEFAULT_SCALING,
   SCALING_FIELDS,
   TASKS,
@@ -24,7 +27,17 @@ import {
 } from "../validation";
 import { DeployProgress } from "./DeployProgress";
 
-const FORM_FIELDS = ["huggingFaceRepo", "revision", "task", "name", ...SCALING_FIELDS.map((f) => f.key)];
+const FORM_FIELDS = [
+  "huggingFaceRepo",
+  "revision",
+  "task",
+  "name",
+  ...SCALING_FIELDS.map((f) => f.key),
+  "autoscalingPolicy",
+];
+const SUGGEST_DELAY_MS = 400;
+
+type Suggestion = { repo: string; task: string | null; reason: string };
 
 type Started = { id: string; modelName: string; status: DeploymentStatus; error: string | null };
 
@@ -40,7 +53,37 @@ export function Deploy() {
   const [formError, setFormError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [started, setStarted] = useState<Started | null>(null);
+  const [policy, setPolicy] = useState<string>(DEFAULT_POLICY);
+  const [taskTouched, setTaskTouched] = useState(false);
+  const [suggestion, setSuggestion] = useState<Suggestion | null>(null);
   const formRef = useRef<HTMLFormElement>(null);
+
+  // Ask the server which task the repo is made for, once typing pauses; a stale answer (the
+  // repo changed meanwhile) is dropped. Unless the user chose a task, the suggestion is applied.
+  useEffect(() => {
+    const wanted = repo.trim();
+    if (checkRepo(wanted) !== undefined || checkRevision(revision) !== undefined) {
+      setSuggestion(null);
+      return;
+    }
+    let current = true;
+    const timer = setTimeout(() => {
+      client
+        .request(SuggestTaskDocument, { repo: wanted, revision: revision.trim() || null })
+        .then(({ suggestTask }) => {
+          if (!current) return;
+          setSuggestion({ repo: wanted, task: suggestTask.task, reason: suggestTask.reason });
+          if (!taskTouched) setTask(suggestTask.task ?? "auto");
+        })
+        .catch(() => {
+          if (current) setSuggestion(null); // a suggestion is a convenience: "auto" still works
+        });
+    }, SUGGEST_DELAY_MS);
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
+  }, [client, repo, revision, taskTouched]);
 
   const clearError = (field: string) =>
     setErrors((prev) => (prev[field] ? { ...prev, [field]: undefined } : prev));
@@ -74,7 +117,7 @@ export function Deploy() {
           huggingFaceRepo: repo.trim(),
           revision: revision.trim() || null,
           task: task === "auto" ? null : task,
-          scaling: checked.values,
+          scaling: { ...checked.values, autoscalingPolicy: policy },
         },
       });
       if (deployModel.__typename === "ValidationError") {
@@ -186,7 +229,13 @@ export function Deploy() {
             <Field
               id="deploy-task"
               label="Task"
-              help="Auto reads it from the repo's config."
+              help={
+                suggestion?.task
+                  ? `Suggested: ${suggestion.task} (${suggestion.reason}).`
+                  : suggestion
+                    ? `Auto reads it from the repo's config when it deploys; no suggestion now: ${suggestion.reason}.`
+                    : "Auto reads it from the repo's config."
+              }
               error={errors.task}
             >
               <select
@@ -196,6 +245,7 @@ export function Deploy() {
                 aria-describedby={describedBy("deploy-task", errors.task)}
                 onChange={(e) => {
                   setTask(e.target.value);
+                  setTaskTouched(true);
                   clearError("task");
                 }}
               >
@@ -239,6 +289,15 @@ export function Deploy() {
             onChange={(key: ScalingKey, value) => {
               setScaling((prev) => ({ ...prev, [key]: value }));
               clearError(key);
+            }}
+          />
+          <PolicyField
+            id="deploy-autoscalingPolicy"
+            value={policy}
+            error={errors.autoscalingPolicy}
+            onChange={(value) => {
+              setPolicy(value);
+              clearError("autoscalingPolicy");
             }}
           />
         </fieldset>

@@ -1,6 +1,6 @@
 /**
- * One model: deployments, replicas and events (refreshed every 2 s), scaling, delete, and the
- * playground and replica-logs tabs.
+ * One model: deployments, replicas (with their latest CPU and memory) and events (refreshed every
+ * 2 s), scaling, delete, and the metrics, playground and replica-logs tabs.
  */
 import { useState, type FormEvent } from "react";
 import { DeleteModelDocument, ModelDocument, type DeploymentDetailFragment } from "../api/generated";
@@ -8,6 +8,7 @@ import { useAuth } from "../auth";
 import { Banner, EmptyState, Spinner, StatusBadge, formatTime } from "../components";
 import { Link, navigate, type ModelTab } from "../router";
 import { usePoll } from "../usePoll";
+import { MetricsPanel, formatBytes } from "./MetricsPanel";
 import { Playground } from "./Playground";
 import { ReplicaLogs } from "./ReplicaLogs";
 import { ScalingEditor } from "./ScalingEditor";
@@ -62,6 +63,12 @@ export function ModelPage({ name, tab }: { name: string; tab: ModelTab }) {
           Overview
         </Link>
         <Link
+          to={{ page: "model", name: model.name, tab: "metrics" }}
+          className={tab === "metrics" ? "tab tab-active" : "tab"}
+        >
+          Metrics
+        </Link>
+        <Link
           to={{ page: "model", name: model.name, tab: "playground" }}
           className={tab === "playground" ? "tab tab-active" : "tab"}
         >
@@ -79,6 +86,8 @@ export function ModelPage({ name, tab }: { name: string; tab: ModelTab }) {
         <Playground model={model.name} task={serving?.task ?? null} status={serving?.status ?? null} />
       ) : tab === "logs" ? (
         <ReplicaLogs model={model.name} />
+      ) : tab === "metrics" ? (
+        <MetricsPanel model={model.name} />
       ) : (
         <div className="stack">
           <ScalingEditor model={model.name} current={model.scaling} />
@@ -131,6 +140,8 @@ function DeploymentCard({ deployment: d }: { deployment: DeploymentDetailFragmen
               <th>Replica</th>
               <th>State</th>
               <th>PID</th>
+              <th className="num">CPU</th>
+              <th className="num">Memory</th>
               <th>Started</th>
               <th>Ready</th>
               <th>Error</th>
@@ -144,6 +155,8 @@ function DeploymentCard({ deployment: d }: { deployment: DeploymentDetailFragmen
                   <StatusBadge status={r.state} />
                 </td>
                 <td className="num">{r.pid ?? "—"}</td>
+                <td className="num">{r.cpuPercent == null ? "—" : `${r.cpuPercent.toFixed(0)}%`}</td>
+                <td className="num">{formatBytes(r.memoryBytes ?? null)}</td>
                 <td>{formatTime(r.startedAt)}</td>
                 <td>{formatTime(r.readyAt)}</td>
                 <td className="cell-error">{r.error ?? ""}</td>

@@ -1,7 +1,8 @@
 /**
  * The playground: a form suited to the model's task that calls POST /v1/models/{name}/predict and
  * shows the answer (embeddings summarised as dimension and first values) with its latency, plus
- * copyable curl and Plinth SDK snippets for the same request. Snippets never contain the key.
+ * copyable curl, Plinth SDK and OpenAI SDK snippets for the same request (the OpenAI one through
+ * the OpenAI-compatible routes under /v1, for the tasks they serve). Snippets never contain the key.
  */
 import { useState, type FormEvent } from "react";
 import type { DeploymentStatus } from "../api/generated";
@@ -55,6 +56,48 @@ export function sdkSnippet(model: string, body: PredictBody): string {
     `result = client.models.predict(${args.join(", ")})`,
     "print(result)",
   ].join("\n");
+}
+
+/**
+ * The same request through the OpenAI SDK (`base_url` = the platform's /v1): embeddings for
+ * feature extraction, chat completions for generation; null for tasks OpenAI has no route for.
+ */
+export function openaiSnippet(
+  origin: string,
+  model: string,
+  task: string | null,
+  body: PredictBody,
+): string | null {
+  const head = [
+    "import os",
+    "",
+    "from openai import OpenAI",
+    "",
+    `client = OpenAI(base_url="${origin}/v1", api_key=os.environ["PLINTH_API_KEY"])`,
+  ];
+  if (task === "text-generation") {
+    const text = typeof body.inputs === "string" ? body.inputs : JSON.stringify(body.inputs);
+    const maxTokens = body.parameters?.max_new_tokens;
+    const args = [
+      `model=${JSON.stringify(model)}`,
+      `messages=[{"role": "user", "content": ${pythonLiteral(text)}}]`,
+      ...(typeof maxTokens === "number" ? [`max_tokens=${maxTokens}`] : []),
+    ];
+    return [
+      ...head,
+      `reply = client.chat.completions.create(${args.join(", ")})`,
+      "print(reply.choices[0].message.content)",
+      "# or, without a chat template: client.completions.create(model=..., prompt=...)",
+    ].join("\n");
+  }
+  if (task === "feature-extraction") {
+    return [
+      ...head,
+      `result = client.embeddings.create(model=${JSON.stringify(model)}, input=${pythonLiteral(body.inputs)})`,
+      "print([len(item.embedding) for item in result.data])",
+    ].join("\n");
+  }
+  return null;
 }
 
 /** A short human summary of a predict answer, or null when raw JSON says it best. */
@@ -125,6 +168,7 @@ export function Playground({
 
   const tokens = Number(maxNewTokens);
   const body = buildBody(mode, text, Number.isInteger(tokens) && tokens > 0 ? tokens : 32);
+  const openai = openaiSnippet(window.location.origin, model, task, body);
 
   const send = async (event: FormEvent) => {
     event.preventDefault();
@@ -246,6 +290,15 @@ export function Playground({
         <h2>Call it from code</h2>
         <Snippet title="curl" text={curlSnippet(window.location.origin, model, body)} />
         <Snippet title="Python (Plinth SDK)" text={sdkSnippet(model, body)} />
+        {openai ? (
+          <Snippet title="Python (OpenAI SDK)" text={openai} />
+        ) : (
+          <p className="muted">
+            OpenAI SDK: the OpenAI-compatible routes serve embeddings (feature-extraction) and
+            chat or completions (text-generation); {task ?? "this task"} has no OpenAI equivalent,
+            so use curl or the Plinth SDK.
+          </p>
+        )}
       </section>
     </div>
   );

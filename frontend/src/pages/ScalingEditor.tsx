@@ -1,8 +1,11 @@
-/** Edit a model's scaling bounds and apply them live (updateScaling); errors at the field. */
+/**
+ * Edit a model's scaling bounds and autoscaling policy and apply them live (updateScaling);
+ * errors at the field.
+ */
 import { useEffect, useState, type FormEvent } from "react";
 import { UpdateScalingDocument, type ScalingFieldsFragment } from "../api/generated";
 import { useAuth } from "../auth";
-import { Banner, ScalingFieldset, Spinner } from "../components";
+import { Banner, PolicyField, ScalingFieldset, Spinner } from "../components";
 import {
   SCALING_FIELDS,
   checkScaling,
@@ -14,6 +17,7 @@ import {
 export function ScalingEditor({ model, current }: { model: string; current: ScalingFieldsFragment }) {
   const { client } = useAuth();
   const [draft, setDraft] = useState<ScalingDraft>(() => scalingDraft(current));
+  const [policy, setPolicy] = useState(current.autoscalingPolicy);
   const [dirty, setDirty] = useState(false);
   const [errors, setErrors] = useState<FieldErrors>({});
   const [busy, setBusy] = useState(false);
@@ -23,7 +27,10 @@ export function ScalingEditor({ model, current }: { model: string; current: Scal
   // serialised values so a poll returning equal numbers does not reset anything.
   const serverKey = JSON.stringify(current);
   useEffect(() => {
-    if (!dirty) setDraft(scalingDraft(current));
+    if (!dirty) {
+      setDraft(scalingDraft(current));
+      setPolicy(current.autoscalingPolicy);
+    }
   }, [serverKey, dirty]);
 
   const apply = async (event: FormEvent) => {
@@ -36,17 +43,21 @@ export function ScalingEditor({ model, current }: { model: string; current: Scal
     try {
       const { updateScaling } = await client.request(UpdateScalingDocument, {
         model,
-        scaling: checked.values,
+        scaling: { ...checked.values, autoscalingPolicy: policy },
       });
       if (updateScaling.__typename === "ValidationError") {
         setErrors({ [updateScaling.field]: updateScaling.message });
-        if (!SCALING_FIELDS.some((f) => f.key === updateScaling.field)) {
+        if (
+          updateScaling.field !== "autoscalingPolicy" &&
+          !SCALING_FIELDS.some((f) => f.key === updateScaling.field)
+        ) {
           setMessage({ tone: "error", text: `${updateScaling.field}: ${updateScaling.message}` });
         }
       } else if (updateScaling.__typename === "NotFoundError") {
         setMessage({ tone: "error", text: `${updateScaling.message}. It may have been deleted.` });
       } else {
         setDraft(scalingDraft(updateScaling.scaling));
+        setPolicy(updateScaling.scaling.autoscalingPolicy);
         setDirty(false);
         setMessage({
           tone: "success",
@@ -79,6 +90,17 @@ export function ScalingEditor({ model, current }: { model: string; current: Scal
             setErrors((prev) => ({ ...prev, [key]: undefined }));
           }}
         />
+        <PolicyField
+          id="scaling-autoscalingPolicy"
+          value={policy}
+          error={errors.autoscalingPolicy}
+          onChange={(value) => {
+            setPolicy(value);
+            setDirty(true);
+            setMessage(null);
+            setErrors((prev) => ({ ...prev, autoscalingPolicy: undefined }));
+          }}
+        />
       </fieldset>
       <div className="actions">
         <button type="submit" className="button-primary" disabled={busy || !dirty}>
@@ -95,6 +117,7 @@ export function ScalingEditor({ model, current }: { model: string; current: Scal
           disabled={busy || !dirty}
           onClick={() => {
             setDraft(scalingDraft(current));
+            setPolicy(current.autoscalingPolicy);
             setDirty(false);
             setErrors({});
             setMessage(null);
