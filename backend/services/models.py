@@ -37,6 +37,7 @@ _SNAKE_TO_FIELD = {
     "scale_down_delay_s": "scaleDownDelaySeconds",
     "autoscaling_window_s": "autoscalingWindowSeconds",
     "max_queue": "maxQueue",
+    "autoscaling_policy": "autoscalingPolicy",
 }
 
 

@@ -75,6 +75,8 @@ def test_new_user_deploys_scales_and_calls_a_model(
 
             page.goto(platform.url + "/#/deploy")
             page.get_by_label("Hugging Face repository").fill("plinth-test/tiny-classifier")
+            # The task is read from the cached repository's config.json.
+            expect(page.get_by_label("Task", exact=True)).to_have_value("text-classification")
             page.get_by_label("Name", exact=True).fill("console-demo")
             page.get_by_label("Min replicas").fill("3")
             page.get_by_label("Max replicas").fill("2")
@@ -113,6 +115,34 @@ def test_new_user_deploys_scales_and_calls_a_model(
             lines = page.get_by_role("log", name="Log lines")
             expect(lines).to_contain_text("plinth-replica", timeout=15_000)
             page.screenshot(path=str(shots / "06b-logs.png"), full_page=True)
+
+            # Traffic for the charts; the platform records a point every 10 s.
+            for _ in range(5):
+                sent = httpx.post(
+                    f"{platform.url}/v1/models/console-demo/predict",
+                    json={"inputs": "plinth"},
+                    headers={"Authorization": f"Bearer {platform.api_key}"},
+                    timeout=30,
+                )
+                assert sent.status_code == 200, sent.text
+            page.get_by_role("navigation", name="Model sections").get_by_role(
+                "link", name="Metrics"
+            ).click()
+            page.get_by_role("group", name="Time window").get_by_role(
+                "button", name="15 min"
+            ).click()
+            load = page.get_by_role("figure", name="Load and replicas")
+            expect(load.locator('path[data-series="Requests/s"]')).to_have_count(1, timeout=40_000)
+            latency = page.get_by_role("figure", name="Latency percentiles")
+            expect(latency.locator('path[data-series="p99"]')).to_have_count(1, timeout=40_000)
+            history = page.get_by_role("table", name="Cold-start history")
+            expect(history.locator("tbody tr").first).to_be_visible(timeout=30_000)
+            page.screenshot(path=str(shots / "06c-metrics.png"), full_page=True)
+            page.get_by_role("navigation", name="Model sections").get_by_role(
+                "link", name="Overview"
+            ).click()
+            replicas = page.get_by_role("table", name=re.compile("Replicas of version"))
+            expect(replicas).to_contain_text("MiB", timeout=30_000)  # latest memory per replica
 
             page.get_by_role("link", name="API keys").click()
             create = page.get_by_role("form", name="Create an API key")

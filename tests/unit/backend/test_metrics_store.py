@@ -295,3 +295,16 @@ def test_gateway_counts_requests_that_reach_no_deployment(harness: Harness) -> N
     text = harness.client.get("/metrics").text
     assert 'plinth_unrouted_requests_total{code="503",model="m"} 1.0' in text
     assert 'plinth_unrouted_requests_total{code="404",model=""} 1.0' in text  # name not kept
+
+
+def test_deploy_and_update_scaling_accept_the_autoscaling_policy(harness: Harness) -> None:
+    deploy = """mutation($policy: String) {
+      deployModel(input: {name: "m", huggingFaceRepo: "org/x",
+                          scaling: {autoscalingPolicy: $policy}}) {
+        __typename ... on ValidationError { field message } } }"""
+    bad = harness.gql(deploy, policy="hpa")["deployModel"]
+    assert bad["__typename"] == "ValidationError" and bad["field"] == "autoscalingPolicy"
+    assert harness.gql(deploy, policy="knative_kpa")["deployModel"]["__typename"] == "Deployment"
+    update = """mutation { updateScaling(model: "m", scaling: {autoscalingPolicy: "k8s_hpa"}) {
+      ... on Model { scaling { autoscalingPolicy } } } }"""
+    assert harness.gql(update)["updateScaling"]["scaling"]["autoscalingPolicy"] == "k8s_hpa"
