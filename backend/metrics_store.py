@@ -339,7 +339,11 @@ class MetricsStore:
                             replica_id=str(c.get("replica_id", "")),
                             ready_at=float(c.get("ready_at", r.bucket)),
                             seconds=float(c.get("seconds", 0.0)),
-                            phases={str(k): float(v) for k, v in (c.get("phases") or {}).items()},
+                            phases={
+                                str(k): float(v)
+                                for k, v in (c.get("phases") or {}).items()
+                                if k != "total"  # the replica's own sum, not a phase
+                            },
                         )
                     )
         out.sort(key=lambda c: c.ready_at, reverse=True)
@@ -508,7 +512,9 @@ class MetricsSampler:
         for rid in [r for r in self._processes if r not in live_replicas]:
             self._processes.pop(rid, None)
             self.latest_usage.pop(rid, None)
-        return list(rows.values())
+        # A series left in the registry by a deployment that is gone (until the controller
+        # forgets it) adds a row only when something was counted.
+        return [r for r in rows.values() if r.samples or r.requests or r.queue_count]
 
     def _histograms(self) -> dict[tuple[str, str], list[float]]:
         """Cumulative latency bucket counts per (model, deployment), in bound order."""

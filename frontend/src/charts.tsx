@@ -63,6 +63,16 @@ function formatTick(ms: number, spanMs: number): string {
   return `${hh}:${mm}`;
 }
 
+const present = (v: number | null | undefined): v is number =>
+  v !== null && v !== undefined && Number.isFinite(v);
+
+/** Indices of values with no present neighbour: a path cannot show them, so they get a dot. */
+export function isolated(values: readonly (number | null)[]): number[] {
+  return values.flatMap((v, i) =>
+    present(v) && !present(values[i - 1]) && !present(values[i + 1]) ? [i] : [],
+  );
+}
+
 /** SVG path of one series: "M" starts a run after a gap, "L" continues it. */
 export function linePath(
   times: readonly number[],
@@ -213,6 +223,18 @@ export function LineChart({
             y2={PAD.top + PLOT_H}
             className="chart-axis"
           />
+          {series.flatMap((s) =>
+            isolated(s.values).map((i) => (
+              <circle
+                key={`${s.label}-${i}`}
+                cx={x(times[i]!)}
+                cy={(s.axis === "right" ? yRight : yLeft)(s.values[i]!)}
+                r={2.5}
+                fill={s.color}
+                data-series-dot={s.label}
+              />
+            )),
+          )}
           {series.map((s) => (
             <path
               key={s.label}

@@ -42,6 +42,12 @@ describe("LineChart", () => {
     const d = container.querySelector('path[data-series="Requests/s"]')?.getAttribute("d") ?? "";
     expect(d.match(/M/g)).toHaveLength(2);
     expect(d.match(/L/g)).toHaveLength(1);
+    expect(container.querySelectorAll('circle[data-series-dot="Requests/s"]')).toHaveLength(1); // the lone 1
+  });
+
+  it("marks a point with no neighbour, which a line cannot show", () => {
+    const { container } = chart([null, 2, null, null, null]);
+    expect(container.querySelectorAll('circle[data-series-dot="Requests/s"]')).toHaveLength(1);
   });
 
   it("says why it is empty instead of drawing an empty frame", () => {

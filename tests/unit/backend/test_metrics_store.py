@@ -221,7 +221,14 @@ def test_graphql_metrics_aggregates_the_active_deployment(harness: Harness) -> N
                 "m",
                 dep,
                 T0 + 60,
-                cold_starts=[{"replica_id": "r1", "ready_at": T0 + 61, "seconds": 0.8}],
+                cold_starts=[
+                    {
+                        "replica_id": "r1",
+                        "ready_at": T0 + 61,
+                        "seconds": 0.8,
+                        "phases": {"spawn": 0.1, "total": 0.7},
+                    }
+                ],
                 replicas={"r1": [12.0, 5e7]},
             ),
         ]
@@ -238,7 +245,9 @@ def test_graphql_metrics_aggregates_the_active_deployment(harness: Harness) -> N
     ]
 
     cold = harness.gql('{ coldStarts(model: "m") { replicaId seconds phases { name } } }')
-    assert cold["coldStarts"] == [{"replicaId": "r1", "seconds": 0.8, "phases": []}]
+    assert cold["coldStarts"] == [
+        {"replicaId": "r1", "seconds": 0.8, "phases": [{"name": "spawn"}]}  # "total" is no phase
+    ]
 
 
 def test_graphql_metrics_errors_name_the_field(harness: Harness) -> None:
@@ -308,3 +317,14 @@ def test_deploy_and_update_scaling_accept_the_autoscaling_policy(harness: Harnes
     update = """mutation { updateScaling(model: "m", scaling: {autoscalingPolicy: "k8s_hpa"}) {
       ... on Model { scaling { autoscalingPolicy } } } }"""
     assert harness.gql(update)["updateScaling"]["scaling"]["autoscalingPolicy"] == "k8s_hpa"
+
+
+async def test_a_gone_deployment_adds_rows_only_for_what_it_counted(
+    live: tuple[ServingMetrics, DeploymentState],
+) -> None:
+    metrics, state = live
+    sampler = MetricsSampler(metrics, lambda: [], None)  # the controller no longer runs it
+    assert sampler.sample(T0 + 10) == []
+    await state.router.forward(payload(1))  # a request still finishing on its way out
+    (row,) = sampler.sample(T0 + 20)
+    assert (row.deployment_id, row.samples, row.requests_2xx) == ("d1", 0, 1)
