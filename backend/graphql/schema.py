@@ -37,6 +37,7 @@ from backend.graphql import types as t
 from backend.graphql.admin import AdminMutation, AdminQuery
 from backend.graphql.context import Context
 from backend.graphql.logs import LogsQuery, LogsSubscription
+from backend.graphql.packages import PackagesMutation
 from plinth.types import DeploymentStatus
 
 log = logging.getLogger("plinth.graphql")
@@ -218,7 +219,7 @@ class _Schema(strawberry.Schema):
 
 
 QueryRoot = merge_types("Query", (Query, AdminQuery, LogsQuery))
-MutationRoot = merge_types("Mutation", (Mutation, AdminMutation))
+MutationRoot = merge_types("Mutation", (Mutation, AdminMutation, PackagesMutation))
 SubscriptionRoot = merge_types("Subscription", (Subscription, LogsSubscription))
 guard_root_fields(QueryRoot, MutationRoot, SubscriptionRoot)
 
