@@ -16,6 +16,7 @@ import builtins
 import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack
 
@@ -26,6 +27,7 @@ from plinth._admin import AsyncKeys, AsyncSecrets, Keys, Secrets
 from plinth._config import auth_headers, resolve_api_key, resolve_base_url
 from plinth._exceptions import PlinthError
 from plinth._operations import ScalingFields
+from plinth._packages import Packages
 from plinth._watch import DeploymentWatcher
 from plinth.types import Deployment, DeploymentEvent, LogLine, Model, Scaling
 
@@ -70,6 +72,7 @@ class Client(_ClientBase):
         self.models = Models(self)
         self.keys = Keys(self)
         self.secrets = Secrets(self)
+        self.packages = Packages(self)
 
     def send(self, call: ops.Call[T]) -> T:
         """Send one operation; raises the SDK's typed errors."""
@@ -227,6 +230,35 @@ class Models:
                 if done is not None:
                     return done
             time.sleep(watcher.delay())
+
+    def push(
+        self,
+        directory: str | Path,
+        *,
+        name: str | None = None,
+        environment: str | None = None,
+        wait: bool = True,
+        timeout: float = DEFAULT_DEPLOY_TIMEOUT,
+        on_event: EventCallback | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        **scaling_fields: Unpack[ScalingFields],
+    ) -> Deployment:
+        """Validate, upload and deploy a custom model package (`plinth.package`) as a new
+        version of model `name` (default: its plinth.yaml `name`); waits like `deploy`.
+        Raises `plinth.package.PackageError` (file and line) before uploading a bad package."""
+        packages = self._client.packages
+        stored = packages.upload(directory)
+        deployment = packages.deploy(
+            stored.digest,
+            name=name,
+            environment=environment,
+            scaling=ops.scaling_values(None, scaling_fields),
+        )
+        if not wait:
+            return deployment
+        return self.wait_for_deployment(
+            deployment.id, timeout=timeout, on_event=on_event, poll_interval=poll_interval
+        )
 
     def get_deployment(self, deployment_id: str) -> Deployment:
         """One deployment by id; `NotFoundError` if there is none."""
