@@ -11,7 +11,8 @@ Layout under `$PLINTH_HOME`:
 package is complete and never changes. Storing the same content twice keeps the first copy.
 
 `create_package_deployment(session, ...)` creates the model on first push (its
-`max_concurrency` defaults to the package's `predict_concurrency`), else a new deployment with
+`max_concurrency` defaults to the package's `predict_concurrency`, and `concurrency_target` is
+lowered to it when the default is higher), else a new deployment with
 the next version; the row has engine "custom", `hf_repo` "package", `revision` the digest and
 `model_path` the stored package directory. Signature convention of `backend.services`.
 """
@@ -101,7 +102,11 @@ def create_package_deployment(
         ) from exc
     model = session.scalar(select(orm.Model).where(orm.Model.name == name))
     if model is None:
-        base = Scaling(max_concurrency=package.config.predict_concurrency)
+        concurrency = package.config.predict_concurrency
+        default_target = Scaling().concurrency_target
+        base = Scaling(
+            max_concurrency=concurrency, concurrency_target=min(default_target, concurrency)
+        )
         model = orm.Model(name=name)
         model.scaling = build_scaling(base, scaling or {})
         session.add(model)
