@@ -148,22 +148,23 @@ def _share_platform_packages(venv_python: Path) -> None:
 
 def _run(argv: list[str], on_progress: Callable[[str], None]) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PIP_NO_WARN_SCRIPT_LOCATION": "1"}
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    assert proc.stdout is not None
     tail: list[str] = []
-    for raw in proc.stdout:
-        line = raw.rstrip()
-        tail = [*tail[-19:], line]
-        if line.startswith("Successfully installed "):
-            for dist in line.removeprefix("Successfully installed ").split():
-                on_progress(f"installed {dist}")
-        elif line.startswith(("Collecting ", "Processing ")):
-            on_progress(line)
-    if proc.wait() != 0:
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    ) as proc:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.rstrip()
+            tail = [*tail[-19:], line]
+            if line.startswith("Successfully installed "):
+                for dist in line.removeprefix("Successfully installed ").split():
+                    on_progress(f"installed {dist}")
+            elif line.startswith(("Collecting ", "Processing ")):
+                on_progress(line)
+        code = proc.wait()
+    if code != 0:
         raise EnvironmentBuildError(
-            f"{Path(argv[0]).name} {' '.join(argv[1:3])} failed (exit {proc.returncode}):\n"
+            f"{Path(argv[0]).name} {' '.join(argv[1:3])} failed (exit {code}):\n"
             + "\n".join(tail[-12:])
         )
 

@@ -322,3 +322,21 @@ def test_concurrent_builds_of_one_environment_build_it_once(
         check=True,
     )
     assert shouted.stdout.strip() == "OK!"
+
+
+def test_a_requirement_pip_cannot_install_fails_the_deployment_with_pips_reason(
+    platform: PlatformProcess, tmp_path: Path
+) -> None:
+    missing = (tmp_path / "nowhere" / "plinth_test_missing-1.0-py3-none-any.whl").as_uri()
+    package = write_package(
+        tmp_path / "missing",
+        config=f"name: missing\nrequirements:\n  - plinth-test-missing @ {missing}\n",
+        model="class Model:\n    def load(self): ...\n    def predict(self, x): ...\n",
+    )
+    result = plinth_cli(platform, "push", str(package))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "pip" in result.stderr and "failed" in result.stderr
+    (model,) = models(platform)
+    (deployment,) = model["deployments"]
+    assert deployment["status"] == "FAILED"
+    assert deployment["replicas"] == []
