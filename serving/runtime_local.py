@@ -9,11 +9,12 @@ Contract:
     torch and transformers, forks it in milliseconds. The fork server is started lazily by the
     first `start` for its engine (that replica is spawned while the server imports), or eagerly
     by `await prewarm()`. Its own log is `log_dir/_forkserver/<engine>.log`.
-  - "spawn": a new interpreter (`python -m serving.replica`), whenever the fork server cannot be
-    used: disabled (`fork_server=False`), still importing, failed or lost (restarted at most
-    `MAX_FORK_SERVER_LAUNCHES` times), a subclass overriding `command()`, or environment
-    variables that libraries read at import time (HF_*, TRANSFORMERS_*, OMP_*, ...) that
-    differ from the fork server's. The reason is logged once.
+  - "spawn": a new interpreter (`python -m serving.replica`), always for engine "custom" (with
+    the package's interpreter, `serving.package_env.package_interpreter`), and whenever the
+    fork server cannot be used: disabled (`fork_server=False`), still importing, failed or
+    lost (restarted at most `MAX_FORK_SERVER_LAUNCHES` times), a subclass overriding
+    `command()`, or environment variables that libraries read at import time (HF_*,
+    TRANSFORMERS_*, OMP_*, ...) that differ from the fork server's. The reason is logged once.
   Either way the replica learns when `start` was called (PLINTH_START_REQUESTED_AT, or the fork
   request) and reports its cold start by phase at GET /ready, which `ready()` copies into
   `handle.load_seconds`.

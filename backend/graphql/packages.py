@@ -133,6 +133,7 @@ class PackagesMutation:
                 package=package,
                 scaling=changes,
                 secret_names=deploy.secrets,
+                environment=deploy.environment,
             )
             return t.deployment_from_row(row, name)
 

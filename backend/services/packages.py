@@ -87,8 +87,10 @@ def create_package_deployment(
     package: Package,
     scaling: Mapping[str, Any] | None = None,
     secret_names: Sequence[str] | None = None,
+    environment: str | None = None,
 ) -> orm.Deployment:
-    """A PENDING custom deployment of a stored package (see the module docstring)."""
+    """A PENDING custom deployment of a stored package (see the module docstring).
+    `environment` is only recorded in the "created" event for now."""
     try:
         validate_name(name, field="name")
     except FieldError as exc:
@@ -131,7 +133,8 @@ def create_package_deployment(
         orm.DeploymentEvent(
             kind="created",
             status=DeploymentStatus.PENDING,
-            message=f"deployment of package {package.digest[:19]} requested (version {version})",
+            message=f"deployment of package {package.digest[:19]} requested (version {version}"
+            + (f", environment {environment})" if environment else ")"),
         )
     )
     session.add(deployment)
