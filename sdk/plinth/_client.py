@@ -27,7 +27,7 @@ from plinth._admin import AsyncKeys, AsyncSecrets, Keys, Secrets
 from plinth._config import auth_headers, resolve_api_key, resolve_base_url
 from plinth._exceptions import PlinthError
 from plinth._operations import ScalingFields
-from plinth._packages import Packages
+from plinth._packages import AsyncPackages, Packages
 from plinth._watch import DeploymentWatcher
 from plinth.types import Deployment, DeploymentEvent, LogLine, Model, Scaling
 
@@ -114,6 +114,7 @@ class AsyncClient(_ClientBase):
         self.models = AsyncModels(self)
         self.keys = AsyncKeys(self)
         self.secrets = AsyncSecrets(self)
+        self.packages = AsyncPackages(self)
 
     async def send(self, call: ops.Call[T]) -> T:
         """Send one operation; raises the SDK's typed errors."""
@@ -369,6 +370,33 @@ class AsyncModels:
                 if done is not None:
                     return done
             await asyncio.sleep(watcher.delay())
+
+    async def push(
+        self,
+        directory: str | Path,
+        *,
+        name: str | None = None,
+        environment: str | None = None,
+        wait: bool = True,
+        timeout: float = DEFAULT_DEPLOY_TIMEOUT,  # noqa: ASYNC109
+        on_event: EventCallback | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        **scaling_fields: Unpack[ScalingFields],
+    ) -> Deployment:
+        """See `Models.push`."""
+        packages = self._client.packages
+        stored = await packages.upload(directory)
+        deployment = await packages.deploy(
+            stored.digest,
+            name=name,
+            environment=environment,
+            scaling=ops.scaling_values(None, scaling_fields),
+        )
+        if not wait:
+            return deployment
+        return await self.wait_for_deployment(
+            deployment.id, timeout=timeout, on_event=on_event, poll_interval=poll_interval
+        )
 
     async def get_deployment(self, deployment_id: str) -> Deployment:
         return (await self._client.send(ops.get_deployment(deployment_id)))[0]

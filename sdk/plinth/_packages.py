@@ -33,9 +33,9 @@ from plinth.package import (
 from plinth.types import Deployment
 
 if TYPE_CHECKING:
-    from plinth._client import Client
+    from plinth._client import AsyncClient, Client
 
-__all__ = ["Packages", "ReloadFailedError", "StoredPackage"]
+__all__ = ["AsyncPackages", "Packages", "ReloadFailedError", "StoredPackage"]
 
 DEPLOY_PACKAGE = (
     """
@@ -152,6 +152,14 @@ def reload_call(deployment_id: str, digest: str) -> ops.Call[Deployment]:
     return ops.graphql(RELOAD_DEPLOYMENT, {"id": deployment_id, "digest": digest}, _reloaded)
 
 
+_GZIP = {"Content-Type": "application/gzip"}
+
+
+def _archive(directory: str | Path) -> bytes:
+    load_package(directory)  # PackageError with file:line before anything is sent
+    return build_archive(directory)
+
+
 class Packages:
     """`client.packages` (see the module docstring)."""
 
@@ -159,15 +167,10 @@ class Packages:
         self._client = client
 
     def upload(self, directory: str | Path) -> StoredPackage:
-        load_package(directory)  # PackageError with file:line before anything is sent
-        archive = build_archive(directory)
+        archive = _archive(directory)
         client = self._client
         try:
-            response = client._http.post(
-                "/v1/packages",
-                content=archive,
-                headers={"Content-Type": "application/gzip"},
-            )
+            response = client._http.post("/v1/packages", content=archive, headers=_GZIP)
         except httpx.TransportError as exc:
             raise ops.transport_error(exc, client.base_url, client.timeout) from exc
         return _parse_upload(response)
@@ -192,3 +195,36 @@ class Packages:
         """Hot-reload a running custom deployment with an uploaded package of the same
         requirements (development mode)."""
         return self._client.send(reload_call(deployment_id, digest))
+
+
+class AsyncPackages:
+    """`async_client.packages`: the same operations as `Packages`, awaitable."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def upload(self, directory: str | Path) -> StoredPackage:
+        archive = _archive(directory)  # small and local: not worth a thread
+        client = self._client
+        try:
+            response = await client._http.post("/v1/packages", content=archive, headers=_GZIP)
+        except httpx.TransportError as exc:
+            raise ops.transport_error(exc, client.base_url, client.timeout) from exc
+        return _parse_upload(response)
+
+    async def deploy(
+        self,
+        digest: str,
+        *,
+        name: str | None = None,
+        environment: str | None = None,
+        scaling: Mapping[str, Any] | None = None,
+        secrets: Sequence[str] | None = None,
+    ) -> Deployment:
+        call = deploy_package_call(
+            digest, name=name, environment=environment, scaling=scaling or {}, secrets=secrets
+        )
+        return await self._client.send(call)
+
+    async def reload(self, deployment_id: str, digest: str) -> Deployment:
+        return await self._client.send(reload_call(deployment_id, digest))
