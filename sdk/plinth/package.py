@@ -35,6 +35,7 @@ import io
 import re
 import stat
 import tarfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -422,36 +423,38 @@ def build_archive(root: str | Path) -> bytes:
 
 
 def extract_archive(data: bytes, dest: str | Path) -> None:
-    """Unpack a package archive into the (new or empty) directory `dest`, refusing anything
-    but relative regular files and directories (no links, devices, absolute paths or `..`)."""
+    """Unpack a package archive (tar.gz) into the (new or empty) directory `dest`, refusing
+    anything but relative regular files and directories (no links, devices, absolute paths or
+    `..`); a corrupt archive is a PackageError too."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")  # noqa: SIM115 (closed below)
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise _problem("archive", f"not a tar.gz archive: {exc}", line=0) from exc
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            _extract_members(tar, dest)
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise _problem("archive", f"not a valid tar.gz archive: {exc}", line=0) from exc
+
+
+def _extract_members(tar: tarfile.TarFile, dest: Path) -> None:
     total = 0
-    with tar:
-        try:
-            members = tar.getmembers()
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise _problem("archive", f"corrupt archive: {exc}", line=0) from exc
-        if len(members) > MAX_PACKAGE_FILES:
+    count = 0
+    for member in tar:  # streamed: a huge member list is refused before it is all read
+        count += 1
+        if count > MAX_PACKAGE_FILES:
             raise _problem("archive", f"more than {MAX_PACKAGE_FILES} entries", line=0)
-        for member in members:
-            name = PurePosixPath(member.name)
-            if name.is_absolute() or ".." in name.parts or not name.parts:
-                raise _problem(member.name, "unsafe path in archive", line=0)
-            if member.isdir():
-                continue
-            if not member.isreg():
-                raise _problem(member.name, "only regular files are allowed in a package", line=0)
-            total += member.size
-            if total > MAX_PACKAGE_BYTES:
-                raise _problem("archive", "package is too large", line=0)
-            target = dest.joinpath(*name.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source = tar.extractfile(member)
-            if source is None:
-                raise _problem(member.name, "unreadable archive member", line=0)
-            target.write_bytes(source.read())
+        name = PurePosixPath(member.name)
+        if name.is_absolute() or ".." in name.parts or not name.parts:
+            raise _problem(member.name, "unsafe path in archive", line=0)
+        if member.isdir():
+            continue
+        if not member.isreg():
+            raise _problem(member.name, "only regular files are allowed in a package", line=0)
+        total += member.size
+        if total > MAX_PACKAGE_BYTES:
+            raise _problem("archive", "package is too large", line=0)
+        source = tar.extractfile(member)
+        if source is None:
+            raise _problem(member.name, "unreadable archive member", line=0)
+        target = dest.joinpath(*name.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read())
