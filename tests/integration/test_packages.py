@@ -227,6 +227,19 @@ class Model:
 """
 
 
+ENV_MODEL = """
+import os
+
+
+class Model:
+    def load(self):
+        self.version = "v3-" + os.environ["MODE"]
+
+    def predict(self, inputs):
+        return {"version": self.version, "echo": inputs}
+"""
+
+
 @pytest.mark.timeout(900)
 def test_push_watch_hot_reloads_without_a_new_version(
     platform: PlatformProcess, tmp_path: Path
@@ -279,6 +292,32 @@ def test_push_watch_hot_reloads_without_a_new_version(
         wait_for(lambda: "reload failed" in "".join(output), 120, "the failed reload")
         assert "model.py:3: RuntimeError: bad weights" in "".join(output)
         assert predict(platform, "devmodel", "c").json() == {"version": "v2", "echo": "c"}
+
+        # plinth.yaml changes without new requirements reload too (here: the environment).
+        (package / "plinth.yaml").write_text(
+            "name: devmodel\nenvironment_variables: {MODE: yaml}\n"
+        )
+        (package / "model.py").write_text(ENV_MODEL)
+        wait_for(
+            lambda: predict(platform, "devmodel", "d").json().get("version") == "v3-yaml",
+            120,
+            "the reload of plinth.yaml",
+        )
+        assert len(models(platform)[0]["deployments"]) == 1
+
+        # New requirements cannot be hot-loaded: the watcher says so and deploys version 2.
+        (package / "plinth.yaml").write_text(
+            "name: devmodel\nenvironment_variables: {MODE: yaml}\nrequirements: [pydantic]\n"
+        )
+        wait_for(
+            lambda: (
+                [(d["version"], d["status"]) for d in models(platform)[0]["deployments"]]
+                == [(2, "ACTIVE"), (1, "SUPERSEDED")]
+            ),
+            300,
+            "the new version",
+        )
+        assert "Requirements changed: deploying a new version." in "".join(output)
     finally:
         watcher.send_signal(signal.SIGINT)
         try:
