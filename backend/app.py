@@ -36,8 +36,10 @@ from backend.interfaces import DeployStarter, PredictPlane, Wake
 from backend.logs import replica_log_root
 from backend.metrics_route import create_metrics_router
 from backend.metrics_store import MetricsSampler
+from backend.packages import create_packages_router
 from backend.rest import create_rest_router, install_error_handlers
 from backend.secrets import SecretBox, load_secret_box
+from backend.services.packages import PackageStore
 from backend.settings import Settings
 from serving.metrics import ServingMetrics
 
@@ -129,6 +131,8 @@ def create_app(
         )
     )
     app.include_router(create_metrics_router(metrics))
+    app.state.plinth_packages = PackageStore(settings.home)  # read by backend.graphql.packages
+    app.include_router(create_packages_router(app.state.plinth_packages))
     app.include_router(create_console_router(settings.console_dir))
     install_error_handlers(app)
     routes = route_table(app.routes)

@@ -287,7 +287,9 @@ def main(argv: list[str] | None = None, *, spawn_s: float | None = None) -> int:
         return EXIT_LOAD_FAILED
     log(f"model {args.model_name} ({args.task}) loaded: {json.dumps(load_seconds)}")
 
-    server = ReplicaServer(
+    # An engine may extend the server (the custom engine adds POST /-/reload).
+    server_class: type[ReplicaServer] = getattr(engine, "server_class", ReplicaServer)
+    server = server_class(
         engine,
         max_concurrency=args.max_concurrency,
         load_seconds=load_seconds,

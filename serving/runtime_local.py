@@ -9,11 +9,12 @@ Contract:
     torch and transformers, forks it in milliseconds. The fork server is started lazily by the
     first `start` for its engine (that replica is spawned while the server imports), or eagerly
     by `await prewarm()`. Its own log is `log_dir/_forkserver/<engine>.log`.
-  - "spawn": a new interpreter (`python -m serving.replica`), whenever the fork server cannot be
-    used: disabled (`fork_server=False`), still importing, failed or lost (restarted at most
-    `MAX_FORK_SERVER_LAUNCHES` times), a subclass overriding `command()`, or environment
-    variables that libraries read at import time (HF_*, TRANSFORMERS_*, OMP_*, ...) that
-    differ from the fork server's. The reason is logged once.
+  - "spawn": a new interpreter (`python -m serving.replica`), always for engine "custom" (with
+    the package's interpreter, `serving.package_env.package_interpreter`), and whenever the
+    fork server cannot be used: disabled (`fork_server=False`), still importing, failed or
+    lost (restarted at most `MAX_FORK_SERVER_LAUNCHES` times), a subclass overriding
+    `command()`, or environment variables that libraries read at import time (HF_*,
+    TRANSFORMERS_*, OMP_*, ...) that differ from the fork server's. The reason is logged once.
   Either way the replica learns when `start` was called (PLINTH_START_REQUESTED_AT, or the fork
   request) and reports its cold start by phase at GET /ready, which `ready()` copies into
   `handle.load_seconds`.
@@ -55,6 +56,7 @@ import httpx
 
 from serving import logfiles
 from serving.forkserver import ForkServer, ForkUnavailable
+from serving.package_env import package_interpreter
 from serving.runtime import ReplicaHandle
 from serving.spec import ReplicaSpec
 
@@ -133,8 +135,11 @@ class LocalProcessRuntime:
         self._preexec = pdeathsig_preexec()
 
     def command(self, spec: ReplicaSpec, port: int) -> list[str]:
+        python = self.python
+        if spec.engine == "custom":  # the package's own environment (serving.package_env)
+            python = package_interpreter(Path(spec.model_path), default=self.python)
         return [
-            self.python,
+            python,
             "-m",
             "serving.replica",
             "--replica-id",
@@ -172,7 +177,8 @@ class LocalProcessRuntime:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**self.replica_env(), **spec.env}  # the deployment's secrets, never logged
         self._logs[spec.replica_id] = log_path
-        server = self._usable_fork_server(spec, env)
+        # A custom package runs in its own interpreter: never forked from the platform's.
+        server = None if spec.engine == "custom" else self._usable_fork_server(spec, env)
         if server is not None:
             try:
                 pid = server.fork(
@@ -225,6 +231,7 @@ class LocalProcessRuntime:
         replicas are forked; True once every fork server asked for is ready."""
         specs = list(specs)
         wanted = dict.fromkeys([*engines, *(spec.engine for spec in specs)])
+        wanted.pop("custom", None)  # custom replicas are always spawned
         if not self.fork_server or not self._fork_supported():
             return False
         for engine in wanted:

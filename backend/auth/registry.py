@@ -30,7 +30,8 @@ REST_ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/"): Access.PUBLIC,
     ("GET", "/assets/{path:path}"): Access.PUBLIC,
     ("POST", "/v1/models/{name}/predict"): Access.INVOKE,
-    ("GET", "/metrics"): Access.READ,  # Prometheus scrapes with a read-only key
+    ("GET", "/metrics"): Access.READ,
+    ("POST", "/v1/packages"): Access.DEPLOY,  # Prometheus scrapes with a read-only key
     ("GET", "/graphql"): Access.AUTHENTICATED,
     ("POST", "/graphql"): Access.AUTHENTICATED,
     ("WEBSOCKET", "/graphql"): Access.AUTHENTICATED,
@@ -51,6 +52,8 @@ GRAPHQL_FIELDS: dict[str, Access] = {
     "Mutation.deployModel": Access.DEPLOY,
     "Mutation.updateScaling": Access.DEPLOY,
     "Mutation.deleteModel": Access.DEPLOY,
+    "Mutation.deployPackage": Access.DEPLOY,
+    "Mutation.reloadDeployment": Access.DEPLOY,
     "Mutation.createApiKey": Access.ADMIN,
     "Mutation.revokeApiKey": Access.ADMIN,
     "Mutation.setSecret": Access.ADMIN,

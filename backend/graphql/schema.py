@@ -38,6 +38,7 @@ from backend.graphql.admin import AdminMutation, AdminQuery
 from backend.graphql.context import Context
 from backend.graphql.logs import LogsQuery, LogsSubscription
 from backend.graphql.metrics import MetricsQuery
+from backend.graphql.packages import PackagesMutation
 from plinth.types import DeploymentStatus
 
 log = logging.getLogger("plinth.graphql")
@@ -219,7 +220,7 @@ class _Schema(strawberry.Schema):
 
 
 QueryRoot = merge_types("Query", (Query, AdminQuery, LogsQuery, MetricsQuery))
-MutationRoot = merge_types("Mutation", (Mutation, AdminMutation))
+MutationRoot = merge_types("Mutation", (Mutation, AdminMutation, PackagesMutation))
 SubscriptionRoot = merge_types("Subscription", (Subscription, LogsSubscription))
 guard_root_fields(QueryRoot, MutationRoot, SubscriptionRoot)
 

@@ -16,6 +16,7 @@ import builtins
 import inspect
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar, Unpack
 
@@ -26,6 +27,7 @@ from plinth._admin import AsyncKeys, AsyncSecrets, Keys, Secrets
 from plinth._config import auth_headers, resolve_api_key, resolve_base_url
 from plinth._exceptions import PlinthError
 from plinth._operations import ScalingFields
+from plinth._packages import AsyncPackages, Packages
 from plinth._watch import DeploymentWatcher
 from plinth.types import Deployment, DeploymentEvent, LogLine, Model, Scaling
 
@@ -70,6 +72,7 @@ class Client(_ClientBase):
         self.models = Models(self)
         self.keys = Keys(self)
         self.secrets = Secrets(self)
+        self.packages = Packages(self)
 
     def send(self, call: ops.Call[T]) -> T:
         """Send one operation; raises the SDK's typed errors."""
@@ -111,6 +114,7 @@ class AsyncClient(_ClientBase):
         self.models = AsyncModels(self)
         self.keys = AsyncKeys(self)
         self.secrets = AsyncSecrets(self)
+        self.packages = AsyncPackages(self)
 
     async def send(self, call: ops.Call[T]) -> T:
         """Send one operation; raises the SDK's typed errors."""
@@ -228,6 +232,35 @@ class Models:
                     return done
             time.sleep(watcher.delay())
 
+    def push(
+        self,
+        directory: str | Path,
+        *,
+        name: str | None = None,
+        environment: str | None = None,
+        wait: bool = True,
+        timeout: float = DEFAULT_DEPLOY_TIMEOUT,
+        on_event: EventCallback | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        **scaling_fields: Unpack[ScalingFields],
+    ) -> Deployment:
+        """Validate, upload and deploy a custom model package (`plinth.package`) as a new
+        version of model `name` (default: its plinth.yaml `name`); waits like `deploy`.
+        Raises `plinth.package.PackageError` (file and line) before uploading a bad package."""
+        packages = self._client.packages
+        stored = packages.upload(directory)
+        deployment = packages.deploy(
+            stored.digest,
+            name=name,
+            environment=environment,
+            scaling=ops.scaling_values(None, scaling_fields),
+        )
+        if not wait:
+            return deployment
+        return self.wait_for_deployment(
+            deployment.id, timeout=timeout, on_event=on_event, poll_interval=poll_interval
+        )
+
     def get_deployment(self, deployment_id: str) -> Deployment:
         """One deployment by id; `NotFoundError` if there is none."""
         return self._client.send(ops.get_deployment(deployment_id))[0]
@@ -337,6 +370,33 @@ class AsyncModels:
                 if done is not None:
                     return done
             await asyncio.sleep(watcher.delay())
+
+    async def push(
+        self,
+        directory: str | Path,
+        *,
+        name: str | None = None,
+        environment: str | None = None,
+        wait: bool = True,
+        timeout: float = DEFAULT_DEPLOY_TIMEOUT,  # noqa: ASYNC109
+        on_event: EventCallback | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        **scaling_fields: Unpack[ScalingFields],
+    ) -> Deployment:
+        """See `Models.push`."""
+        packages = self._client.packages
+        stored = await packages.upload(directory)
+        deployment = await packages.deploy(
+            stored.digest,
+            name=name,
+            environment=environment,
+            scaling=ops.scaling_values(None, scaling_fields),
+        )
+        if not wait:
+            return deployment
+        return await self.wait_for_deployment(
+            deployment.id, timeout=timeout, on_event=on_event, poll_interval=poll_interval
+        )
 
     async def get_deployment(self, deployment_id: str) -> Deployment:
         return (await self._client.send(ops.get_deployment(deployment_id)))[0]

@@ -66,6 +66,10 @@ def supported_tasks(engine_name: str) -> tuple[str, ...]:
 
 def get_engine(engine_name: str, task: str, model_path: str | Path) -> Engine:
     """An unloaded engine for this task; UnsupportedModel for unknown engines or tasks."""
+    if engine_name == "custom":  # any task: the package's model.py decides what it does
+        from serving.engines.custom import CustomEngine  # imports the replica server
+
+        return CustomEngine(model_path, task)
     tasks = ENGINES.get(engine_name)
     if tasks is None:
         raise UnsupportedModel(

@@ -6,6 +6,9 @@ the modules a load will need (in a fork server, see `serving.forkserver`), `load
 model exactly once (returning the seconds each load phase took), then answers `predict(payload)`
 synchronously, from several threads at once if the replica allows it.
 
+An engine may carry a `server_class` attribute (a `serving.replica.ReplicaServer` subclass) to
+add routes to its replica; the custom engine adds `POST /-/reload` that way.
+
 `payload` is the Hugging Face Inference API body: `{"inputs": ..., "parameters": {...}}`. A bad
 payload raises `InvalidInput(message, field)`; the replica maps it to HTTP 422. Any other
 exception from `predict` is an engine failure (HTTP 500).

@@ -19,6 +19,7 @@ from backend import services
 from backend.db import models as orm
 from plinth.types import DeploymentStatus, ReplicaState
 from serving import hub
+from workflows.deploy.packages import resolve_package
 from workflows.names import DeployModelInput
 
 POLL_S = 0.3
@@ -75,6 +76,9 @@ class DeployActivities:
     @activity.defn(name="resolve_deployment")
     async def resolve_deployment(self, inp: DeployModelInput) -> None:
         dep = await asyncio.to_thread(self._load, inp.deployment_id)
+        if dep.engine == "custom":  # a model package: its directory and environment
+            await resolve_package(self._sessions, dep, self._wake)
+            return
         await asyncio.to_thread(
             self._set_status,
             inp.deployment_id,

@@ -25,6 +25,14 @@ export type DeployModelInput = {
   secrets?: Array<string> | null;
 };
 
+export type DeployPackageInput = {
+  packageDigest: string;
+  name?: string | null;
+  environment?: string | null;
+  scaling?: ScalingInput | null;
+  secrets?: Array<string> | null;
+};
+
 export type DeploymentStatus = "PENDING" | "DEPLOYING" | "ACTIVE" | "FAILED" | "SUPERSEDED";
 
 export type ReplicaState = "STARTING" | "READY" | "STOPPING" | "FAILED";

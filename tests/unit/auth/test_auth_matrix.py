@@ -35,6 +35,7 @@ REST: dict[tuple[str, str], set[str]] = {
     ("GET", "/assets/{path:path}"): PUBLIC,
     ("POST", "/v1/models/{name}/predict"): {"invoke_this", "admin"},
     ("GET", "/metrics"): READERS,
+    ("POST", "/v1/packages"): DEPLOYERS,
     ("GET", "/graphql"): VALID,
     ("POST", "/graphql"): VALID,
     ("WEBSOCKET", "/graphql"): VALID,
@@ -62,6 +63,15 @@ GRAPHQL: dict[str, tuple[str, set[str]]] = {
         DEPLOYERS,
     ),
     "Mutation.deleteModel": ('mutation { deleteModel(name: "nope") { __typename } }', DEPLOYERS),
+    "Mutation.deployPackage": (
+        'mutation { deployPackage(input: {packageDigest: "sha256:00"}) { __typename } }',
+        DEPLOYERS,
+    ),
+    "Mutation.reloadDeployment": (
+        'mutation { reloadDeployment(deploymentId: "x", packageDigest: "sha256:00") '
+        "{ __typename } }",
+        DEPLOYERS,
+    ),
     "Mutation.createApiKey": (
         'mutation { createApiKey(input: {scopes: ["read"]}) { __typename } }',
         ADMINS,
@@ -142,6 +152,8 @@ def test_rest_route(env: AuthApp, method: str, path: str, caller: str) -> None:
         assert response.status_code == 403
         assert error["type"] == "forbidden"
         scope = f"invoke:{MODEL}" if "{name}" in path else "read"
+        if (method, path) == ("POST", "/v1/packages"):
+            scope = "deploy"
         assert error["required_scope"] == scope
         assert scope in error["message"]
 
