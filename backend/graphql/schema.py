@@ -7,8 +7,9 @@ deletes `wake` the controller. `deploymentEvents(id)` streams the deployment's p
 new ones as they are committed (polled), and completes once the deployment is ACTIVE, FAILED or
 SUPERSEDED; an unknown id is a GraphQL error "deployment not found".
 
-`build_schema` merges in the admin fields (`backend.graphql.admin`) and the replica logs
-(`backend.graphql.logs`), puts a `RootFieldGuard`
+`build_schema` merges in the admin fields (`backend.graphql.admin`), the replica logs
+(`backend.graphql.logs`) and async/batch fields (`backend.graphql.async_requests`), puts a
+`RootFieldGuard`
 (scope check, audit of mutations; `backend.auth.graphql`) on every root field, and limits
 documents: selection depth, token count and aliases (QueryDepthLimiter, MaxTokensLimiter,
 MaxAliasesLimiter), so one request cannot make the server do unbounded work.
@@ -35,6 +36,7 @@ from backend.db import models as orm
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.graphql import types as t
 from backend.graphql.admin import AdminMutation, AdminQuery
+from backend.graphql.async_requests import AsyncMutation, AsyncQuery
 from backend.graphql.context import Context
 from backend.graphql.logs import LogsQuery, LogsSubscription
 from plinth.types import DeploymentStatus
@@ -217,8 +219,8 @@ class _Schema(strawberry.Schema):
             super().process_errors(unexpected, execution_context)
 
 
-QueryRoot = merge_types("Query", (Query, AdminQuery, LogsQuery))
-MutationRoot = merge_types("Mutation", (Mutation, AdminMutation))
+QueryRoot = merge_types("Query", (Query, AdminQuery, LogsQuery, AsyncQuery))
+MutationRoot = merge_types("Mutation", (Mutation, AdminMutation, AsyncMutation))
 SubscriptionRoot = merge_types("Subscription", (Subscription, LogsSubscription))
 guard_root_fields(QueryRoot, MutationRoot, SubscriptionRoot)
 
