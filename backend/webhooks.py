@@ -255,7 +255,9 @@ def dead_letters(session: Session, *, limit: int = 100) -> list[orm.WebhookDeliv
     return list(rows)
 
 
-def replay_delivery(session: Session, *, delivery_id: str) -> orm.WebhookDelivery:
+def replay_delivery(
+    session: Session, *, delivery_id: str, now: datetime | None = None
+) -> orm.WebhookDelivery:
     """Put a dead letter back on the schedule, due now, with a fresh attempt budget."""
     row = session.get(orm.WebhookDelivery, delivery_id)
     if row is None:
@@ -264,7 +266,7 @@ def replay_delivery(session: Session, *, delivery_id: str) -> orm.WebhookDeliver
         raise Conflict(f"webhook delivery '{delivery_id}' is {row.status}, not a dead letter")
     row.status = PENDING
     row.attempts = 0
-    row.next_attempt_at = utcnow()
+    row.next_attempt_at = now or utcnow()
     session.flush()
     return row
 

@@ -223,16 +223,16 @@ def test_validation_completion_and_access(
             )
             assert resp.status_code == 422
             assert resp.json()["error"]["field"] == "webhook_url"
-            resp = http.post(
-                "/v1/models/nope/async_predict", json={"inputs": "x", "priority": 7}
-            )
+            resp = http.post("/v1/models/nope/async_predict", json={"inputs": "x", "priority": 7})
             assert (resp.status_code, resp.json()["error"]["field"]) == (422, "priority")
 
             deploy_classifier(platform)
             done = http.post("/v1/models/clf/async_predict", json={"inputs": "hello"}).json()
             finished = wait_for(
-                lambda: http.get(f"/v1/async/{done['id']}").json()["status"] == "SUCCEEDED"
-                and http.get(f"/v1/async/{done['id']}").json(),
+                lambda: (
+                    http.get(f"/v1/async/{done['id']}").json()["status"] == "SUCCEEDED"
+                    and http.get(f"/v1/async/{done['id']}").json()
+                ),
                 60,
                 "the request to succeed",
             )
