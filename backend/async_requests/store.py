@@ -229,34 +229,32 @@ def complete(
     }
     guard = (AR.id == request_id, AR.status == RUNNING, AR.attempts == attempt)
     if status == SUCCEEDED:
-        # A cancel that arrived while running wins over the result.
-        done = _rows(
-            session.execute(
-                update(AR)
-                .where(*guard, AR.cancel_requested.is_(False))
-                .values(
-                    status=SUCCEEDED,
-                    result=None if result is None else result.decode("utf-8"),
-                    error=None,
-                    **common,
-                )
-                .execution_options(synchronize_session=False)
-            )
-        )
-        if done == 0:
-            status = CANCELLED
-            error = {"type": "cancelled", "message": "cancelled while running"}
-        else:
-            _finish(session, request_id)
-            return True
+        values: dict[str, Any] = {
+            "status": SUCCEEDED,
+            "result": None if result is None else result.decode("utf-8"),
+            "error": None,
+        }
+    else:
+        values = {"status": status, "error": dict(error or {})}
+    # A cancel that arrived while running wins over the outcome.
     done = _rows(
         session.execute(
             update(AR)
-            .where(*guard)
-            .values(status=status, error=dict(error or {}), **common)
+            .where(*guard, AR.cancel_requested.is_(False))
+            .values(**values, **common)
             .execution_options(synchronize_session=False)
         )
     )
+    if done == 0:
+        cancelled = {"type": "cancelled", "message": "cancelled while running"}
+        done = _rows(
+            session.execute(
+                update(AR)
+                .where(*guard, AR.cancel_requested.is_(True))
+                .values(status=CANCELLED, error=cancelled, **common)
+                .execution_options(synchronize_session=False)
+            )
+        )
     if done == 1:
         _finish(session, request_id)
     return done == 1
