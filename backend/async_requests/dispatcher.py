@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -81,7 +82,7 @@ class AsyncDispatcher:
         self._clock = clock
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wakeup = asyncio.Event()
-        self._running: dict[str, tuple[asyncio.Task[None], int]] = {}
+        self._running: dict[str, tuple[asyncio.Task[None], store.Claimed]] = {}
         self._per_model: dict[str, int] = {}
         self._cancelled: set[str] = set()
         self._last_maintenance = -1e9
@@ -98,11 +99,14 @@ class AsyncDispatcher:
         found = self._running.get(request_id)
         if found is None:
             return False
+        task, item = found
         self._cancelled.add(request_id)
-        task = found[0]
         task.cancel()
         await asyncio.wait([task], timeout=10)
-        return task.done()
+        if not task.done():
+            return False
+        await self._settle_cancel(item)  # also when the task was cancelled before it started
+        return True
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -178,7 +182,8 @@ class AsyncDispatcher:
         for item in claimed:
             self._per_model[item.model] = self._per_model.get(item.model, 0) + 1
             task = asyncio.create_task(self._execute(item), name=f"async-{item.id}")
-            self._running[item.id] = (task, item.attempt)
+            task.add_done_callback(functools.partial(self._ended, item))
+            self._running[item.id] = (task, item)
         return len(claimed)
 
     async def _execute(self, item: store.Claimed) -> None:
@@ -190,11 +195,13 @@ class AsyncDispatcher:
             raise  # shutdown: the lease runs out and another attempt runs it
         except Exception:
             log.exception("async request %s attempt %d failed to settle", item.id, item.attempt)
-        finally:
-            self._running.pop(item.id, None)
-            self._cancelled.discard(item.id)
-            self._per_model[item.model] -= 1
-            self.notify()
+
+    def _ended(self, item: store.Claimed, _task: asyncio.Task[None]) -> None:
+        # A done callback, not a `finally`: it also runs for a task cancelled before it started.
+        self._running.pop(item.id, None)
+        self._cancelled.discard(item.id)
+        self._per_model[item.model] -= 1
+        self.notify()
 
     async def _settle_cancel(self, item: store.Claimed) -> None:
         error = {"type": "cancelled", "message": "cancelled while running"}

@@ -4,6 +4,7 @@ retryable failures, none for bad input, bounded attempts, per-model concurrency,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -95,17 +96,14 @@ async def until(check: Callable[[], bool], timeout_s: float = 20) -> None:
         await asyncio.sleep(0.02)
 
 
-@pytest.fixture
-async def running() -> AsyncIterator[Callable[[AsyncDispatcher], None]]:
-    tasks: list[asyncio.Task[None]] = []
-
-    def start(dispatcher: AsyncDispatcher) -> None:
-        tasks.append(asyncio.create_task(dispatcher.run()))
-
-    yield start
-    for task in tasks:
+@contextlib.asynccontextmanager
+async def running(dispatcher: AsyncDispatcher) -> AsyncIterator[AsyncDispatcher]:
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        yield dispatcher
+    finally:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def make(
@@ -126,67 +124,67 @@ def test_classify_retryable_failures() -> None:
 
 
 async def test_a_retryable_failure_runs_again_as_a_new_attempt(
-    sessions: sessionmaker[Session], settings: Settings, running: Any
+    sessions: sessionmaker[Session], settings: Settings
 ) -> None:
     plane = ScriptedPlane(lambda n: RequestTimeout("m", 1) if n == 1 else b'{"ok": true}')
-    running(make(sessions, plane, settings))
-    request_id = submit(sessions)
-    await until(lambda: get(sessions, request_id).status == store.SUCCEEDED)
-    done = get(sessions, request_id)
-    assert (done.attempts, json.loads(done.result or "null")) == (2, {"ok": True})
+    async with running(make(sessions, plane, settings)):
+        request_id = submit(sessions)
+        await until(lambda: get(sessions, request_id).status == store.SUCCEEDED)
+        done = get(sessions, request_id)
+        assert (done.attempts, json.loads(done.result or "null")) == (2, {"ok": True})
 
 
 async def test_bad_input_fails_at_once_and_attempts_are_bounded(
-    sessions: sessionmaker[Session], settings: Settings, running: Any
+    sessions: sessionmaker[Session], settings: Settings
 ) -> None:
     bad = ScriptedPlane(lambda n: InvalidInput("inputs must be text", field="inputs"))
     dispatcher = make(sessions, bad, settings)
-    running(dispatcher)
-    request_id = submit(sessions)
-    await until(lambda: get(sessions, request_id).status == store.FAILED)
-    failed = get(sessions, request_id)
-    assert failed.attempts == 1 and failed.error is not None
-    assert failed.error["type"] == "invalid_input"
+    async with running(dispatcher):
+        request_id = submit(sessions)
+        await until(lambda: get(sessions, request_id).status == store.FAILED)
+        failed = get(sessions, request_id)
+        assert failed.attempts == 1 and failed.error is not None
+        assert failed.error["type"] == "invalid_input"
 
-    bad.script = lambda n: RequestTimeout("m", 1)
-    again = submit(sessions)
-    await until(lambda: get(sessions, again).status == store.FAILED, 30)
-    assert get(sessions, again).attempts == settings.async_max_attempts
+        bad.script = lambda n: RequestTimeout("m", 1)
+        again = submit(sessions)
+        await until(lambda: get(sessions, again).status == store.FAILED, 30)
+        assert get(sessions, again).attempts == settings.async_max_attempts
 
 
 async def test_concurrency_per_model_is_bounded_and_unroutable_models_wait(
-    sessions: sessionmaker[Session], settings: Settings, running: Any
+    sessions: sessionmaker[Session], settings: Settings
 ) -> None:
     gate = asyncio.Event()
     plane = ScriptedPlane(lambda n: b"{}", gate=gate)
-    running(make(sessions, plane, settings))
-    with session_scope(sessions) as session:
-        services.create_deployment(session, name="cold", hf_repo="org/cold")
-    waiting = submit(sessions, model="cold")  # not routable (yet)
-    ids = [submit(sessions) for _ in range(5)]
-    await until(lambda: plane.in_flight == 2)
-    await asyncio.sleep(0.3)
-    assert plane.peak == 2  # async_concurrency_per_model
-    gate.set()
-    await until(lambda: all(get(sessions, i).status == store.SUCCEEDED for i in ids))
-    assert plane.peak == 2
-    assert get(sessions, waiting).status == store.QUEUED
-    plane.routable_models.add("cold")
-    await until(lambda: get(sessions, waiting).status == store.SUCCEEDED)
+    async with running(make(sessions, plane, settings)):
+        with session_scope(sessions) as session:
+            services.create_deployment(session, name="cold", hf_repo="org/cold")
+        waiting = submit(sessions, model="cold")  # not routable (yet)
+        ids = [submit(sessions) for _ in range(5)]
+        await until(lambda: plane.in_flight == 2)
+        await asyncio.sleep(0.3)
+        assert plane.peak == 2  # async_concurrency_per_model
+        gate.set()
+        await until(lambda: all(get(sessions, i).status == store.SUCCEEDED for i in ids))
+        assert plane.peak == 2
+        assert get(sessions, waiting).status == store.QUEUED
+        plane.routable_models.add("cold")
+        await until(lambda: get(sessions, waiting).status == store.SUCCEEDED)
 
 
 async def test_cancel_stops_a_running_request(
-    sessions: sessionmaker[Session], settings: Settings, running: Any
+    sessions: sessionmaker[Session], settings: Settings
 ) -> None:
     plane = ScriptedPlane(lambda n: b"{}", gate=asyncio.Event())  # never answers
     dispatcher = make(sessions, plane, settings)
-    running(dispatcher)
-    request_id = submit(sessions)
-    await until(lambda: dispatcher.running(request_id))
-    with session_scope(sessions) as session:
-        store.cancel(session, request_id=request_id, now=utcnow())
-    assert await dispatcher.cancel(request_id) is True
-    cancelled = get(sessions, request_id)
-    assert (cancelled.status, cancelled.attempts) == (store.CANCELLED, 1)
-    assert plane.in_flight == 0
-    assert await dispatcher.cancel(request_id) is False  # no longer running here
+    async with running(dispatcher):
+        request_id = submit(sessions)
+        await until(lambda: dispatcher.running(request_id))
+        with session_scope(sessions) as session:
+            store.cancel(session, request_id=request_id, now=utcnow())
+        assert await dispatcher.cancel(request_id) is True
+        cancelled = get(sessions, request_id)
+        assert (cancelled.status, cancelled.attempts) == (store.CANCELLED, 1)
+        assert plane.in_flight == 0
+        assert await dispatcher.cancel(request_id) is False  # no longer running here
