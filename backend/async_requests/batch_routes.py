@@ -104,8 +104,16 @@ def create_batch_router(
         items, concurrency = parsed
         principal = principal_of(request)
         key_id = None if principal is None else principal.key_id
+        if concurrency is None:
+            concurrency = settings.batch_concurrency
+        try:
+            batch.prepare_items(items, concurrency)
+        except ValidationFailed as exc:
+            return error_response(422, "invalid_request", exc.message, field=exc.field)
         if starter is None:
-            return error_response(503, "unavailable", "batch jobs need the platform's worker")
+            return error_response(
+                503, "unavailable", "batch jobs need the platform's Temporal worker (plinth up)"
+            )
 
         def write(session: Session) -> dict[str, Any] | None:
             if services.get_model(session=session, name=name) is None:
@@ -114,7 +122,7 @@ def create_batch_router(
                 session,
                 model=name,
                 items=items,
-                concurrency=settings.batch_concurrency if concurrency is None else concurrency,
+                concurrency=concurrency,
                 key_id=key_id,
             )
             return batch.describe_job(session, job)

@@ -37,14 +37,8 @@ def _rows(result: Result[Any]) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
 
-def create_job(
-    session: Session,
-    *,
-    model: str,
-    items: Sequence[Any],
-    concurrency: int,
-    key_id: str | None,
-) -> orm.BatchJob:
+def prepare_items(items: Sequence[Any], concurrency: object) -> list[str]:
+    """The items as request bodies (JSON text), or `ValidationFailed` naming the bad field."""
     if not items:
         raise ValidationFailed("items", "give at least one input")
     if len(items) > MAX_ITEMS:
@@ -63,6 +57,18 @@ def create_job(
         if "parameters" in item:
             body["parameters"] = item["parameters"]
         lines.append(json.dumps(body, separators=(",", ":")))
+    return lines
+
+
+def create_job(
+    session: Session,
+    *,
+    model: str,
+    items: Sequence[Any],
+    concurrency: int,
+    key_id: str | None,
+) -> orm.BatchJob:
+    lines = prepare_items(items, concurrency)
     job = orm.BatchJob(
         model=model, key_id=key_id, status=QUEUED, concurrency=concurrency, total=len(lines)
     )
