@@ -3,7 +3,9 @@
 One asyncio loop runs the HTTP gateway and GraphQL API (uvicorn), the replica controller, and a
 Temporal worker; the Temporal dev server and the replicas are child processes that die with it
 (PR_SET_PDEATHSIG), so even a SIGKILL leaves no orphan. On start the database is migrated and the
-controller reconciles: every ACTIVE deployment comes back to its minimum.
+controller reconciles: every ACTIVE deployment comes back to its minimum. The async dispatcher
+and the webhook sender (`backend.async_requests`, `backend.webhooks`) and the batch worker run
+in the same loop; their work is in the database, so a restart picks it up.
 
 Security at start (`backend.auth.bootstrap`): an unsafe bind (non-loopback with auth disabled,
 or without PLINTH_SECRET_KEY) refuses to start before anything runs; on a database with no API

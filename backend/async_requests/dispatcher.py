@@ -15,6 +15,8 @@ Each round (on `notify()` after a submit or a finished request, else every `poll
    (Retry-After when the plane gave one) until `async_max_attempts`; others (422 invalid input,
    500) FAIL at once with the plane's error body.
 `cancel(id)` stops a request this process is running (its attempt completes CANCELLED).
+On a clean stop the requests still running are put back in the queue at once; after a crash
+their leases run out instead.
 """
 
 from __future__ import annotations
@@ -132,6 +134,11 @@ class AsyncDispatcher:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if tasks:  # a clean stop: hand them back now instead of when the leases run out
+                try:
+                    self._in_transaction(lambda s: store.release(s, owner=self.owner))
+                except Exception:
+                    log.exception("releasing running async requests failed")
 
     async def _maintain(self, *, purge: bool) -> None:
         settings = self._settings

@@ -173,6 +173,18 @@ def renew_leases(
     )
 
 
+def release(session: Session, *, owner: str) -> int:
+    """Back to QUEUED: the RUNNING requests of `owner` (a dispatcher shutting down cleanly)."""
+    return _rows(
+        session.execute(
+            update(AR)
+            .where(AR.status == RUNNING, AR.lease_owner == owner)
+            .values(status=QUEUED, lease_owner=None, lease_expires_at=None, not_before=None)
+            .execution_options(synchronize_session=False)
+        )
+    )
+
+
 def _webhook_body(row: orm.AsyncRequest) -> str:
     body: dict[str, Any] = {
         "id": row.id,

@@ -188,3 +188,15 @@ async def test_cancel_stops_a_running_request(
         assert (cancelled.status, cancelled.attempts) == (store.CANCELLED, 1)
         assert plane.in_flight == 0
         assert await dispatcher.cancel(request_id) is False  # no longer running here
+
+
+async def test_a_clean_stop_hands_running_requests_back(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    plane = ScriptedPlane(lambda n: b"{}", gate=asyncio.Event())  # never answers
+    dispatcher = make(sessions, plane, settings)
+    async with running(dispatcher):
+        request_id = submit(sessions)
+        await until(lambda: get(sessions, request_id).status == store.RUNNING)
+    requeued = get(sessions, request_id)
+    assert (requeued.status, requeued.lease_owner, requeued.attempts) == (store.QUEUED, None, 1)
