@@ -4,6 +4,7 @@ deliveries on retry. The webhook receiver is a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import threading
@@ -206,15 +207,16 @@ def _same_prediction(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def test_validation_completion_and_access(
+def test_expiry_cancel_validation_and_access(
     tmp_path: Path, tiny_hf_home: Path, receiver: Receiver
 ) -> None:
-    platform = PlatformProcess(
-        tmp_path / "plinth", tiny_hf_home, env={"PLINTH_ASYNC_LEASE_S": "3"}
-    ).start()
+    env = {"PLINTH_ASYNC_LEASE_S": "3", "PLINTH_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"}
+    platform = PlatformProcess(tmp_path / "plinth", tiny_hf_home, env=env).start()
+    receiver.start()
     try:
         with httpx.Client(base_url=platform.url, headers=platform.headers, timeout=30) as http:
-            # Before any deploy: an unknown model is 404; private webhook targets are refused.
+            # Before any deploy: an unknown model is 404; the metadata address is refused even
+            # though the operator allowed 127.0.0.1.
             resp = http.post("/v1/models/nope/async_predict", json={"inputs": "x"})
             assert resp.status_code == 404
             resp = http.post(
@@ -226,12 +228,43 @@ def test_validation_completion_and_access(
             resp = http.post("/v1/models/nope/async_predict", json={"inputs": "x", "priority": 7})
             assert (resp.status_code, resp.json()["error"]["field"]) == (422, "priority")
 
-            deploy_classifier(platform)
+            # While the model is still deploying nothing can start: one request expires (and
+            # its webhook says so), one is cancelled while queued.
+            platform.deploy(
+                name="clf",
+                huggingFaceRepo="plinth-test/tiny-classifier",
+                task="text-classification",
+                scaling={"minReplicas": 1, "maxReplicas": 1},
+            )
+            expiring = http.post(
+                "/v1/models/clf/async_predict",
+                json={"inputs": "x", "max_time_in_queue_s": 0.5, "webhook_url": receiver.url},
+            ).json()
+            queued = http.post("/v1/models/clf/async_predict", json={"inputs": "y"}).json()
+            cancelled = http.delete(f"/v1/async/{queued['id']}")
+            assert (cancelled.status_code, cancelled.json()["status"]) == (200, "CANCELLED")
+            expired = wait_for(
+                lambda: (
+                    (r := http.get(f"/v1/async/{expiring['id']}").json())["status"] == "EXPIRED"
+                    and r
+                ),
+                60,
+                "the request to expire",
+            )
+            assert expired["attempts"] == 0 and expired["error"]["type"] == "expired"
+            wait_for(lambda: receiver.deliveries, 30, "the EXPIRED webhook")
+            [(headers, raw)] = receiver.deliveries
+            assert headers["X-Plinth-Request-Id"] == expiring["id"]
+            assert json.loads(raw)["status"] == "EXPIRED"
+
+            done_deploy = platform.wait_deployment(
+                "clf", lambda d: d["status"] in ("ACTIVE", "FAILED"), "the deploy", 180
+            )
+            assert done_deploy["status"] == "ACTIVE"
             done = http.post("/v1/models/clf/async_predict", json={"inputs": "hello"}).json()
             finished = wait_for(
                 lambda: (
-                    http.get(f"/v1/async/{done['id']}").json()["status"] == "SUCCEEDED"
-                    and http.get(f"/v1/async/{done['id']}").json()
+                    (r := http.get(f"/v1/async/{done['id']}").json())["status"] == "SUCCEEDED" and r
                 ),
                 60,
                 "the request to succeed",
@@ -239,8 +272,9 @@ def test_validation_completion_and_access(
             assert finished["attempts"] == 1 and finished["result"]
             assert http.delete(f"/v1/async/{done['id']}").status_code == 409
             assert http.get("/v1/async/does-not-exist").status_code == 404
+            assert http.get(f"/v1/async/{queued['id']}").json()["status"] == "CANCELLED"
 
-            # A read-only key may not see it; an invoke key for another model neither.
+            # An invoke key for another model may not see it.
             created = platform.graphql(
                 'mutation { createApiKey(input: {scopes: ["invoke:other"]}) '
                 "{ ... on CreatedApiKey { key } } }"
@@ -250,4 +284,5 @@ def test_validation_completion_and_access(
             assert denied.status_code == 403
             assert denied.json()["error"]["required_scope"] == "invoke:clf"
     finally:
-        platform.stop()
+        code = platform.stop()
+    assert code == 0  # a clean stop with the dispatcher and the sender running
