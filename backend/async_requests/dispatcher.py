@@ -205,8 +205,10 @@ class AsyncDispatcher:
 
     def _ended(self, item: store.Claimed, _task: asyncio.Task[None]) -> None:
         # A done callback, not a `finally`: it also runs for a task cancelled before it started.
-        self._running.pop(item.id, None)
-        self._cancelled.discard(item.id)
+        found = self._running.get(item.id)
+        if found is not None and found[1] is item:  # not a newer attempt of the same request
+            del self._running[item.id]
+            self._cancelled.discard(item.id)
         self._per_model[item.model] -= 1
         self.notify()
 
