@@ -9,10 +9,9 @@ SUPERSEDED; an unknown id is a GraphQL error "deployment not found".
 
 `build_schema` merges in the admin fields (`backend.graphql.admin`), the replica logs
 (`backend.graphql.logs`) and async/batch fields (`backend.graphql.async_requests`), puts a
-`RootFieldGuard`
-(scope check, audit of mutations; `backend.auth.graphql`) on every root field, and limits
-documents: selection depth, token count and aliases (QueryDepthLimiter, MaxTokensLimiter,
-MaxAliasesLimiter), so one request cannot make the server do unbounded work.
+`RootFieldGuard` (scope check, audit of mutations; `backend.auth.graphql`) on every root field,
+and limits documents: selection depth, token count and aliases (QueryDepthLimiter,
+MaxTokensLimiter, MaxAliasesLimiter), so one request cannot make the server do unbounded work.
 """
 
 from __future__ import annotations
