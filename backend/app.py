@@ -25,6 +25,8 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
+from backend.async_requests.batch_routes import create_batch_router
+from backend.async_requests.routes import AsyncHooks, create_async_router
 from backend.auth.cache import KeyCache, Unauthenticated
 from backend.auth.http import SecurityMiddleware
 from backend.auth.openapi import secure_openapi
@@ -32,7 +34,7 @@ from backend.auth.routes import route_table, undeclared
 from backend.console import create_console_router
 from backend.graphql.context import Context
 from backend.graphql.schema import build_schema
-from backend.interfaces import DeployStarter, PredictPlane, Wake
+from backend.interfaces import BatchStarter, DeployStarter, PredictPlane, Wake
 from backend.logs import replica_log_root
 from backend.metrics_route import create_metrics_router
 from backend.metrics_store import MetricsSampler
@@ -80,6 +82,8 @@ def create_app(
     secret_box: SecretBox | None = None,
     metrics: ServingMetrics | None = None,  # the controller's; an empty registry if none
     metrics_sampler: MetricsSampler | None = None,  # latest replica CPU/memory for GraphQL
+    async_hooks: AsyncHooks | None = None,  # the async dispatcher's; no-ops if none
+    batch_starter: BatchStarter | None = None,  # starts BatchJob workflows; None: 503
 ) -> FastAPI:
     sessions = sessionmaker
     metrics = metrics if metrics is not None else ServingMetrics()
@@ -129,6 +133,14 @@ def create_app(
             predict_timeout_s=settings.predict_timeout_s,
             metrics=metrics,
         )
+    )
+    app.include_router(
+        create_async_router(
+            sessions=sessions, settings=settings, box=box, hooks=async_hooks or AsyncHooks()
+        )
+    )
+    app.include_router(
+        create_batch_router(sessions=sessions, settings=settings, starter=batch_starter)
     )
     app.include_router(create_metrics_router(metrics))
     app.state.plinth_packages = PackageStore(settings.home)  # read by backend.graphql.packages

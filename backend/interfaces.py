@@ -3,6 +3,7 @@
 - `DeployStarter.start_deploy(deployment_id)`: begin the deploy of a committed PENDING deployment
   (the platform starts the Temporal `DeployModel` workflow; tests record calls).
 - `PredictPlane`: the serving data plane (`serving.plane.DataPlane` satisfies it).
+- `BatchStarter.start_batch(job_id)`: run a committed batch job (the `BatchJob` workflow).
 - `Wake`: poke the controller to reload desired state now (after scaling changes and deletes).
 """
 
@@ -14,6 +15,10 @@ from typing import Protocol
 
 class DeployStarter(Protocol):
     async def start_deploy(self, deployment_id: str) -> None: ...
+
+
+class BatchStarter(Protocol):
+    async def start_batch(self, job_id: str) -> None: ...
 
 
 class PredictPlane(Protocol):

@@ -3,7 +3,9 @@
 One asyncio loop runs the HTTP gateway and GraphQL API (uvicorn), the replica controller, and a
 Temporal worker; the Temporal dev server and the replicas are child processes that die with it
 (PR_SET_PDEATHSIG), so even a SIGKILL leaves no orphan. On start the database is migrated and the
-controller reconciles: every ACTIVE deployment comes back to its minimum.
+controller reconciles: every ACTIVE deployment comes back to its minimum. The async dispatcher
+and the webhook sender (`backend.async_requests`, `backend.webhooks`) and the batch worker run
+in the same loop; their work is in the database, so a restart picks it up.
 
 Security at start (`backend.auth.bootstrap`): an unsafe bind (non-loopback with auth disabled,
 or without PLINTH_SECRET_KEY) refuses to start before anything runs; on a database with no API
@@ -24,6 +26,8 @@ from sqlalchemy.orm import sessionmaker
 from temporalio.client import Client
 
 from backend.app import create_app
+from backend.async_requests.dispatcher import AsyncDispatcher
+from backend.async_requests.routes import AsyncHooks
 from backend.auth.bootstrap import check_bind, ensure_admin_key
 from backend.control_store import SqlControlStore
 from backend.db.migrate import upgrade_database
@@ -33,11 +37,20 @@ from backend.metrics_store import MetricsSampler, MetricsStore
 from backend.secrets import load_secret_box
 from backend.settings import Settings
 from backend.temporal_server import TemporalDevServer
+from backend.webhooks import WebhookSender
 from serving.controller import Controller
 from serving.metrics import ServingMetrics
 from serving.runtime_local import LocalProcessRuntime
-from workflows.names import DEPLOY_MODEL_WORKFLOW, DeployModelInput, deploy_workflow_id
-from workflows.worker import build_worker
+from workflows.names import (
+    BATCH_JOB_WORKFLOW,
+    DEPLOY_MODEL_WORKFLOW,
+    BatchJobInput,
+    DeployModelInput,
+    batch_task_queue,
+    batch_workflow_id,
+    deploy_workflow_id,
+)
+from workflows.worker import build_batch_worker, build_worker
 
 log = logging.getLogger("plinth.platform")
 
@@ -54,6 +67,22 @@ class TemporalDeployStarter:
             DEPLOY_MODEL_WORKFLOW,
             DeployModelInput(deployment_id),
             id=deploy_workflow_id(deployment_id),
+            task_queue=self._task_queue,
+        )
+
+
+class TemporalBatchStarter:
+    """Starts the BatchJob workflow by name on the batch task queue."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self._client = client
+        self._task_queue = batch_task_queue(task_queue)
+
+    async def start_batch(self, job_id: str) -> None:
+        await self._client.start_workflow(
+            BATCH_JOB_WORKFLOW,
+            BatchJobInput(job_id),
+            id=batch_workflow_id(job_id),
             task_queue=self._task_queue,
         )
 
@@ -114,6 +143,17 @@ async def serve(
             session_factory=sessions,
             wake=controller.wake,
         )
+        batch_worker = build_batch_worker(
+            client,
+            task_queue=settings.task_queue,
+            session_factory=sessions,
+            plane=controller.plane,
+            predict_timeout_s=settings.predict_timeout_s,
+        )
+        sender = WebhookSender(sessions, secret_box, settings)
+        dispatcher = AsyncDispatcher(
+            sessions, controller.plane, settings, on_webhooks=sender.notify
+        )
         app = create_app(
             settings=settings,
             sessionmaker=sessions,
@@ -123,6 +163,8 @@ async def serve(
             secret_box=secret_box,
             metrics=metrics,
             metrics_sampler=sampler,
+            async_hooks=AsyncHooks(notify=dispatcher.notify, cancel=dispatcher.cancel),
+            batch_starter=TemporalBatchStarter(client, settings.task_queue),
         )
         server = _Server(
             uvicorn.Config(
@@ -138,6 +180,9 @@ async def serve(
             asyncio.create_task(controller.run(), name="controller"),
             asyncio.create_task(worker.run(), name="worker"),
             asyncio.create_task(server.serve(), name="http"),
+            asyncio.create_task(batch_worker.run(), name="batch-worker"),
+            asyncio.create_task(dispatcher.run(), name="async-dispatcher"),
+            asyncio.create_task(sender.run(), name="webhook-sender"),
         ]
         # Import the engines' libraries in a fork server now, so the first replicas fork in
         # well under a second instead of paying seconds of imports (docs/benchmarks/cold_start.md).
@@ -163,8 +208,9 @@ async def serve(
         sampling.cancel()
         server.should_exit = True
         await _wait(tasks[2], 15)
-        if worker.is_running:
-            await worker.shutdown()
+        for temporal_worker in (worker, batch_worker):
+            if temporal_worker.is_running:
+                await temporal_worker.shutdown()
         await controller.shutdown()
         for task in tasks:
             task.cancel()

@@ -10,6 +10,11 @@ the SQLite file `{home}/plinth.db`), `temporal_address` (None = start the embedd
 once into `{home}/secret.key` on a loopback bind), `max_body_bytes` (request body limit, 413),
 `graphql_max_depth` / `graphql_max_tokens` / `graphql_max_aliases` (GraphQL document limits),
 `key_refresh_s` (how often a process reloads API keys created or revoked by another process).
+Async predict, webhooks, batch: `async_result_ttl_s` (PLINTH_ASYNC_RESULT_TTL_S, default 24 h),
+`async_lease_s`, `async_max_attempts`, `async_concurrency_per_model`, `webhook_max_attempts`,
+`webhook_backoff_s` / `webhook_max_backoff_s`, `webhook_timeout_s`, `webhook_allow_private`
+(PLINTH_WEBHOOK_ALLOW_PRIVATE) and `webhook_allowed_hosts` (PLINTH_WEBHOOK_ALLOWED_HOSTS: hosts or
+CIDRs allowed even when private), `batch_concurrency`.
 Derived: `effective_database_url`, `log_dir` (`{home}/logs`), `base_url` (where clients on this
 machine reach the server), `is_loopback` (the bind address is this machine only),
 `credentials_path`, `secret_key_path`.
@@ -19,11 +24,12 @@ Directories are created on demand by `ensure_dirs()`, never as a side effect of 
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
 
@@ -73,6 +79,49 @@ class Settings(BaseSettings):
     console_dir: Path | None = Field(
         default=None, description="Built console assets; None = frontend/dist of this checkout."
     )
+    # Async predict, webhooks and batch jobs (backend.async_requests, backend.webhooks).
+    async_result_ttl_s: float = Field(
+        default=24 * 3600.0, gt=0, description="How long async results are kept, then purged."
+    )
+    async_lease_s: float = Field(
+        default=30.0, gt=0, description="Lease of a running async request (renewed while alive)."
+    )
+    async_max_attempts: int = Field(
+        default=5, ge=1, description="Attempts of an async request before it FAILED."
+    )
+    async_concurrency_per_model: int = Field(
+        default=4, ge=1, description="Async requests in flight per model and platform process."
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, description="Delivery attempts of a webhook before its dead letter."
+    )
+    webhook_backoff_s: float = Field(
+        default=1.0, gt=0, description="First webhook retry delay; doubles per attempt."
+    )
+    webhook_max_backoff_s: float = Field(
+        default=300.0, gt=0, description="Longest delay between two webhook attempts."
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="Deadline of one delivery.")
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow webhooks to private, loopback, link-local and metadata addresses.",
+    )
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts or CIDR networks allowed even when private (JSON list or commas).",
+    )
+    batch_concurrency: int = Field(
+        default=4, ge=1, le=64, description="Default items in flight per batch job."
+    )
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("home", mode="after")
     @classmethod

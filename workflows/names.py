@@ -18,3 +18,20 @@ class DeployModelInput:
 
 def deploy_workflow_id(deployment_id: str) -> str:
     return f"deploy-{deployment_id}"
+
+
+BATCH_JOB_WORKFLOW = "BatchJob"
+
+
+@dataclass(frozen=True)
+class BatchJobInput:
+    job_id: str
+
+
+def batch_workflow_id(job_id: str) -> str:
+    return f"batch-{job_id}"
+
+
+def batch_task_queue(task_queue: str) -> str:
+    """Batch jobs' task queue: served by the worker inside `plinth up` (it has the data plane)."""
+    return f"{task_queue}-batch"

@@ -30,8 +30,16 @@ REST_ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/"): Access.PUBLIC,
     ("GET", "/assets/{path:path}"): Access.PUBLIC,
     ("POST", "/v1/models/{name}/predict"): Access.INVOKE,
-    ("GET", "/metrics"): Access.READ,
-    ("POST", "/v1/packages"): Access.DEPLOY,  # Prometheus scrapes with a read-only key
+    ("POST", "/v1/packages"): Access.DEPLOY,
+    ("POST", "/v1/models/{name}/async_predict"): Access.INVOKE,
+    ("POST", "/v1/models/{name}/batch"): Access.INVOKE,
+    # No model in the path: the handler loads the request (or job) and requires INVOKE on its
+    # model, refusing keys without any invoke scope before the lookup (fail closed).
+    ("GET", "/v1/async/{request_id}"): Access.AUTHENTICATED,
+    ("DELETE", "/v1/async/{request_id}"): Access.AUTHENTICATED,
+    ("GET", "/v1/batch/{job_id}"): Access.AUTHENTICATED,
+    ("GET", "/v1/batch/{job_id}/output"): Access.AUTHENTICATED,
+    ("GET", "/metrics"): Access.READ,  # Prometheus scrapes with a read-only key
     ("GET", "/graphql"): Access.AUTHENTICATED,
     ("POST", "/graphql"): Access.AUTHENTICATED,
     ("WEBSOCKET", "/graphql"): Access.AUTHENTICATED,
@@ -58,6 +66,14 @@ GRAPHQL_FIELDS: dict[str, Access] = {
     "Mutation.revokeApiKey": Access.ADMIN,
     "Mutation.setSecret": Access.ADMIN,
     "Mutation.deleteSecret": Access.ADMIN,
+    # Async requests and batch jobs: any key; each resolver shows and acts only on what the key
+    # may invoke (its models; the signing secret of the key itself).
+    "Query.asyncDeadLetters": Access.AUTHENTICATED,
+    "Query.batchJob": Access.AUTHENTICATED,
+    "Query.batchJobs": Access.AUTHENTICATED,
+    "Mutation.replayWebhook": Access.AUTHENTICATED,
+    "Mutation.revealWebhookSecret": Access.AUTHENTICATED,
+    "Mutation.rotateWebhookSecret": Access.AUTHENTICATED,
     "Subscription.deploymentEvents": Access.READ,
     "Subscription.replicaLogs": Access.READ,
 }

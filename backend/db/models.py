@@ -18,11 +18,13 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Enum,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -270,3 +272,95 @@ class MetricBucket(Base):
     bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)
     cold_starts: Mapped[int] = mapped_column(Integer, default=0)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AsyncRequest(Base):
+    """One async predict (`backend.async_requests`): committed before the 202 answers."""
+
+    __tablename__ = "async_requests"
+    __table_args__ = (
+        Index("ix_async_requests_claim", "status", "priority", "created_at"),
+        Index("ix_async_requests_lease", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    model: Mapped[str] = mapped_column(String(63), index=True)
+    key_id: Mapped[str | None] = mapped_column(String(36))  # who submitted; None: auth off
+    payload: Mapped[str] = mapped_column(Text)  # the predict body as sent to the replica
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer, default=1)  # 0 is served first
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    queue_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())  # retry backoff
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    result: Mapped[str | None] = mapped_column(Text)  # the replica's JSON answer
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class WebhookDelivery(Base):
+    """A webhook to send, with its durable retry schedule; DEAD ones are the dead letters."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    request_id: Mapped[str] = mapped_column(String(36), index=True)
+    model: Mapped[str] = mapped_column(String(63))
+    key_id: Mapped[str | None] = mapped_column(String(36))  # whose signing secret
+    url: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)  # fixed at creation: every attempt sends the same
+    status: Mapped[str] = mapped_column(String(16))  # PENDING, DELIVERED, DEAD
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookSecret(Base):
+    """The per-key webhook signing secret (encrypted with the platform's SecretBox)."""
+
+    __tablename__ = "webhook_secrets"
+
+    # The API key id; "-" for requests made with auth disabled.
+    owner: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class BatchJob(Base):
+    """A batch job (`workflows/batch`): a JSONL of inputs mapped over a model."""
+
+    __tablename__ = "batch_jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    model: Mapped[str] = mapped_column(String(63), index=True)
+    key_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(16))  # QUEUED, RUNNING, SUCCEEDED, FAILED
+    concurrency: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class BatchItem(Base):
+    """One input line of a batch job and, once done, its output (the checkpoint)."""
+
+    __tablename__ = "batch_items"
+
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("batch_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    input: Mapped[str] = mapped_column(Text)
+    output: Mapped[str | None] = mapped_column(Text)  # one JSON line; None until done
+    ok: Mapped[bool | None] = mapped_column(Boolean)  # None until done; False: an error line

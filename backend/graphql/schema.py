@@ -7,11 +7,11 @@ deletes `wake` the controller. `deploymentEvents(id)` streams the deployment's p
 new ones as they are committed (polled), and completes once the deployment is ACTIVE, FAILED or
 SUPERSEDED; an unknown id is a GraphQL error "deployment not found".
 
-`build_schema` merges in the admin fields (`backend.graphql.admin`) and the replica logs
-(`backend.graphql.logs`), puts a `RootFieldGuard`
-(scope check, audit of mutations; `backend.auth.graphql`) on every root field, and limits
-documents: selection depth, token count and aliases (QueryDepthLimiter, MaxTokensLimiter,
-MaxAliasesLimiter), so one request cannot make the server do unbounded work.
+`build_schema` merges in the admin fields (`backend.graphql.admin`), the replica logs
+(`backend.graphql.logs`) and async/batch fields (`backend.graphql.async_requests`), puts a
+`RootFieldGuard` (scope check, audit of mutations; `backend.auth.graphql`) on every root field,
+and limits documents: selection depth, token count and aliases (QueryDepthLimiter,
+MaxTokensLimiter, MaxAliasesLimiter), so one request cannot make the server do unbounded work.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from backend.db import models as orm
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.graphql import types as t
 from backend.graphql.admin import AdminMutation, AdminQuery
+from backend.graphql.async_requests import AsyncMutation, AsyncQuery
 from backend.graphql.context import Context
 from backend.graphql.logs import LogsQuery, LogsSubscription
 from backend.graphql.metrics import MetricsQuery
@@ -219,8 +220,8 @@ class _Schema(strawberry.Schema):
             super().process_errors(unexpected, execution_context)
 
 
-QueryRoot = merge_types("Query", (Query, AdminQuery, LogsQuery, MetricsQuery))
-MutationRoot = merge_types("Mutation", (Mutation, AdminMutation, PackagesMutation))
+QueryRoot = merge_types("Query", (Query, AdminQuery, LogsQuery, MetricsQuery, AsyncQuery))
+MutationRoot = merge_types("Mutation", (Mutation, AdminMutation, PackagesMutation, AsyncMutation))
 SubscriptionRoot = merge_types("Subscription", (Subscription, LogsSubscription))
 guard_root_fields(QueryRoot, MutationRoot, SubscriptionRoot)
 

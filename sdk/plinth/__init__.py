@@ -11,6 +11,16 @@ pydantic models of `plinth.types`. The `plinth` command is `plinth.cli`.
 """
 
 from plinth._admin import ApiKey, AsyncKeys, AsyncSecrets, CreatedApiKey, Keys, Secret, Secrets
+from plinth._async import (
+    AsyncBatch,
+    AsyncRequest,
+    AsyncWebhooks,
+    Batch,
+    BatchJob,
+    WaitTimeoutError,
+    WebhookDelivery,
+    Webhooks,
+)
 from plinth._client import AsyncClient, AsyncModels, Client, Models
 from plinth._exceptions import (
     APIConnectionError,
@@ -52,11 +62,16 @@ __all__ = [
     "APIError",
     "APITimeoutError",
     "ApiKey",
+    "AsyncBatch",
     "AsyncClient",
     "AsyncKeys",
     "AsyncModels",
+    "AsyncRequest",
     "AsyncSecrets",
+    "AsyncWebhooks",
     "AuthenticationError",
+    "Batch",
+    "BatchJob",
     "Client",
     "ConflictError",
     "CreatedApiKey",
@@ -82,6 +97,9 @@ __all__ = [
     "Secrets",
     "ServiceUnavailableError",
     "ValidationError",
+    "WaitTimeoutError",
+    "WebhookDelivery",
+    "Webhooks",
     "__version__",
     "validate_name",
 ]

@@ -17,7 +17,7 @@ from plinth._cli_output import DeployProgress, how_to_call, model_details, model
 from plinth.types import TASKS, LogLine
 
 BUILTIN_COMMANDS = frozenset(
-    {"deploy", "models", "scale", "predict", "delete", "logs", "keys", "secrets"}
+    {"deploy", "models", "scale", "predict", "delete", "logs", "keys", "secrets", "async", "batch"}
 )
 # Built-in command groups and their own subcommands; any other word after a group name may be
 # a plugin command registered as "GROUP.COMMAND" (see plinth.cli).
@@ -25,6 +25,8 @@ GROUP_SUBCOMMANDS: dict[str, frozenset[str]] = {
     "models": frozenset({"list", "get"}),
     "keys": frozenset({"create", "list", "revoke"}),
     "secrets": frozenset({"set", "list", "delete"}),
+    "async": frozenset({"get", "wait", "cancel"}),
+    "batch": frozenset({"run", "get", "output"}),
 }
 
 SubParsers = Any  # argparse._SubParsersAction[argparse.ArgumentParser]: private in typeshed
@@ -147,6 +149,10 @@ def add_builtin_commands(subparsers: SubParsers, common: argparse.ArgumentParser
     from plinth._cli_admin import add_admin_commands  # it imports CommandError from here
 
     add_admin_commands(subparsers, add)
+
+    from plinth._cli_async import add_async_commands  # it imports CommandError from here
+
+    add_async_commands(subparsers, add, predict, run_predict)
 
 
 def run_deploy(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from typing import Any, Self, TypeVar, Unpack
 
 import httpx
 
+from plinth import _async as aops
 from plinth import _operations as ops
 from plinth._admin import AsyncKeys, AsyncSecrets, Keys, Secrets
 from plinth._config import auth_headers, resolve_api_key, resolve_base_url
@@ -73,6 +74,8 @@ class Client(_ClientBase):
         self.keys = Keys(self)
         self.secrets = Secrets(self)
         self.packages = Packages(self)
+        self.batch = aops.Batch(self)
+        self.webhooks = aops.Webhooks(self)
 
     def send(self, call: ops.Call[T]) -> T:
         """Send one operation; raises the SDK's typed errors."""
@@ -115,6 +118,8 @@ class AsyncClient(_ClientBase):
         self.keys = AsyncKeys(self)
         self.secrets = AsyncSecrets(self)
         self.packages = AsyncPackages(self)
+        self.batch = aops.AsyncBatch(self)
+        self.webhooks = aops.AsyncWebhooks(self)
 
     async def send(self, call: ops.Call[T]) -> T:
         """Send one operation; raises the SDK's typed errors."""
@@ -308,6 +313,45 @@ class Models:
         """Call a model (`POST /v1/models/{name}/predict`) and return its parsed JSON answer."""
         return self._client.send(ops.predict(name, inputs, parameters, timeout))
 
+    def async_predict(
+        self,
+        name: str,
+        inputs: Any,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        webhook_url: str | None = None,
+        priority: int | None = None,
+        max_time_in_queue_s: float | None = None,
+    ) -> aops.AsyncRequest:
+        """Queue a durable predict (`POST /v1/models/{name}/async_predict`); returns it QUEUED.
+
+        `priority` 0 runs first, 1 is the default, 2 last; a request still queued after
+        `max_time_in_queue_s` becomes EXPIRED. `webhook_url` receives the signed result
+        (`plinth.webhooks.verify`)."""
+        call = aops.async_predict(
+            name,
+            inputs,
+            parameters,
+            webhook_url=webhook_url,
+            priority=priority,
+            max_time_in_queue_s=max_time_in_queue_s,
+        )
+        return self._client.send(call)
+
+    def get_async(self, request_id: str) -> aops.AsyncRequest:
+        """An async request with its status and, once SUCCEEDED, its `result`."""
+        return self._client.send(aops.get_async(request_id))
+
+    def cancel_async(self, request_id: str) -> aops.AsyncRequest:
+        """Cancel a queued or running request; `ConflictError` if it already finished."""
+        return self._client.send(aops.cancel_async(request_id))
+
+    def wait_async(
+        self, request_id: str, *, timeout: float | None = None, poll_interval: float = 0.5
+    ) -> aops.AsyncRequest:
+        """Poll until the request finished (any final status); `WaitTimeoutError` after timeout."""
+        return aops.wait_async_sync(self._client, request_id, timeout, poll_interval)
+
 
 class AsyncModels:
     """`async_client.models`: the same operations as `Models`, awaitable."""
@@ -435,3 +479,39 @@ class AsyncModels:
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> Any:
         return await self._client.send(ops.predict(name, inputs, parameters, timeout))
+
+    async def async_predict(
+        self,
+        name: str,
+        inputs: Any,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        webhook_url: str | None = None,
+        priority: int | None = None,
+        max_time_in_queue_s: float | None = None,
+    ) -> aops.AsyncRequest:
+        """See `Models.async_predict`."""
+        call = aops.async_predict(
+            name,
+            inputs,
+            parameters,
+            webhook_url=webhook_url,
+            priority=priority,
+            max_time_in_queue_s=max_time_in_queue_s,
+        )
+        return await self._client.send(call)
+
+    async def get_async(self, request_id: str) -> aops.AsyncRequest:
+        return await self._client.send(aops.get_async(request_id))
+
+    async def cancel_async(self, request_id: str) -> aops.AsyncRequest:
+        return await self._client.send(aops.cancel_async(request_id))
+
+    async def wait_async(
+        self,
+        request_id: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+        poll_interval: float = 0.5,
+    ) -> aops.AsyncRequest:
+        return await aops.wait_async(self._client, request_id, timeout, poll_interval)
