@@ -35,7 +35,17 @@ from backend.temporal_server import TemporalDevServer
 from serving.controller import Controller
 from serving.metrics import ServingMetrics
 from serving.runtime_local import LocalProcessRuntime
-from workflows.names import DEPLOY_MODEL_WORKFLOW, DeployModelInput, deploy_workflow_id
+from workflows.names import (
+    DEPLOY_MODEL_WORKFLOW,
+    PROMOTE_DEPLOYMENT_WORKFLOW,
+    START_CANARY_WORKFLOW,
+    CanaryInput,
+    DeployModelInput,
+    PromoteInput,
+    canary_workflow_id,
+    deploy_workflow_id,
+    promote_workflow_id,
+)
 from workflows.worker import build_worker
 
 log = logging.getLogger("plinth.platform")
@@ -53,6 +63,22 @@ class TemporalDeployStarter:
             DEPLOY_MODEL_WORKFLOW,
             DeployModelInput(deployment_id),
             id=deploy_workflow_id(deployment_id),
+            task_queue=self._task_queue,
+        )
+
+    async def start_promote(self, inp: PromoteInput) -> None:
+        await self._client.start_workflow(
+            PROMOTE_DEPLOYMENT_WORKFLOW,
+            inp,
+            id=promote_workflow_id(inp.deployment_id),
+            task_queue=self._task_queue,
+        )
+
+    async def start_canary(self, inp: CanaryInput) -> None:
+        await self._client.start_workflow(
+            START_CANARY_WORKFLOW,
+            inp,
+            id=canary_workflow_id(inp.deployment_id),
             task_queue=self._task_queue,
         )
 
@@ -108,6 +134,7 @@ async def serve(
             task_queue=settings.task_queue,
             session_factory=sessions,
             wake=controller.wake,
+            plane=controller.plane,
         )
         app = create_app(
             settings=settings,

@@ -17,6 +17,7 @@ from strawberry.dataloader import DataLoader
 
 from backend.db import models as orm
 from backend.graphql import types as t
+from backend.services.environments import environments_by_deployment
 
 T = TypeVar("T")
 
@@ -55,7 +56,13 @@ class Loaders:
                 .where(orm.Deployment.model_id.in_(set(model_ids)))
                 .order_by(orm.Deployment.version.desc())
             ).all()
-            return [(row.model_id, t.deployment_from_row(row, name)) for row, name in rows]
+            serving = environments_by_deployment(
+                session, deployment_ids=[row.id for row, _ in rows]
+            )
+            return [
+                (row.model_id, t.deployment_from_row(row, name, environment=serving.get(row.id)))
+                for row, name in rows
+            ]
 
         pairs = await self._db(query)
         return _group(model_ids, pairs)

@@ -87,6 +87,7 @@ def test_migrations_build_exactly_the_models_and_are_idempotent(db_url: str) -> 
         "models",
         "deployments",
         "replicas",
+        "environments",
         "deployment_events",
         "api_keys",
         "secrets",

@@ -34,6 +34,7 @@ REST: dict[tuple[str, str], set[str]] = {
     ("GET", "/"): PUBLIC,
     ("GET", "/assets/{path:path}"): PUBLIC,
     ("POST", "/v1/models/{name}/predict"): {"invoke_this", "admin"},
+    ("POST", "/v1/models/{name}/environments/{env}/predict"): {"invoke_this", "admin"},
     ("GET", "/metrics"): READERS,
     ("GET", "/graphql"): VALID,
     ("POST", "/graphql"): VALID,
@@ -69,6 +70,25 @@ GRAPHQL: dict[str, tuple[str, set[str]]] = {
         ADMINS,
     ),
     "Mutation.deleteSecret": ('mutation { deleteSecret(name: "NOPE") { __typename } }', ADMINS),
+    "Query.modelEvents": ('{ modelEvents(model: "nope") { id } }', READERS),
+    "Mutation.createEnvironment": (
+        'mutation { createEnvironment(model: "nope", name: "qa") { __typename } }',
+        DEPLOYERS,
+    ),
+    "Mutation.promoteDeployment": (
+        'mutation { promoteDeployment(deploymentId: "nope") { __typename } }',
+        DEPLOYERS,
+    ),
+    "Mutation.rollback": ('mutation { rollback(model: "nope") { __typename } }', DEPLOYERS),
+    "Mutation.startCanary": (
+        'mutation { startCanary(model: "nope", deploymentId: "x", percent: 5) { __typename } }',
+        DEPLOYERS,
+    ),
+    "Mutation.promoteCanary": (
+        'mutation { promoteCanary(model: "nope") { __typename } }',
+        DEPLOYERS,
+    ),
+    "Mutation.abortCanary": ('mutation { abortCanary(model: "nope") { __typename } }', DEPLOYERS),
     "Subscription.deploymentEvents": (
         'subscription { deploymentEvents(id: "nope") { id } }',
         READERS,
@@ -99,7 +119,7 @@ def test_the_matrix_covers_every_route_and_root_field(env: AuthApp) -> None:
 
 def _call_rest(env: AuthApp, method: str, path: str, caller: str) -> Any:
     headers = env.headers(caller)
-    url = path.replace("{name}", MODEL)
+    url = path.replace("{name}", MODEL).replace("{env}", "staging")
     if method == "POST" and path == "/graphql":
         return env.client.post(url, json={"query": "{ __typename }"}, headers=headers)
     if method == "POST":
