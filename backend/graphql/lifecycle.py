@@ -60,7 +60,7 @@ def caller_prefix(context: Context) -> str | None:
 
 def _error(exc: PlinthServerError) -> t.ValidationError | t.NotFoundError:
     if isinstance(exc, NotFound):
-        return t.NotFoundError(message=exc.message, field=exc.field)
+        return t.NotFoundError(message=exc.message, field=exc.field or "")
     if isinstance(exc, ValidationFailed | Conflict):
         return t.ValidationError(field=exc.field or "input", message=exc.message)
     return t.ValidationError(field="input", message=exc.message)

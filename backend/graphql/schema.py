@@ -168,7 +168,7 @@ class Mutation:
         except ValidationFailed as exc:
             return t.ValidationError(field=exc.field, message=exc.message)
         except NotFound as exc:
-            return t.NotFoundError(message=exc.message, field=exc.field)
+            return t.NotFoundError(message=exc.message, field=exc.field or "")
         _wake(info.context)
         return updated
 

@@ -223,8 +223,10 @@ class ValidationError:
 @strawberry.type
 class NotFoundError:
     message: str
-    field: str | None = strawberry.field(
-        default=None, description="The argument that named the missing thing, when one did."
+    # Non-null like ValidationError.field, so that one selection `{ field message }` can ask
+    # both union members (GraphQL refuses same-named fields of different nullability).
+    field: str = strawberry.field(
+        default="", description="The argument that named the missing thing (empty if none)."
     )
 
 

@@ -49,6 +49,7 @@ from plinth._cli_commands import (
     CommandError,
     add_builtin_commands,
 )
+from plinth._cli_lifecycle import LIFECYCLE_COMMANDS, add_lifecycle_commands
 from plinth._exceptions import PlinthError, ValidationError
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ def build_parser(plugins: Sequence[EntryPoint] = ()) -> argparse.ArgumentParser:
     _global_options(common, default=argparse.SUPPRESS)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_builtin_commands(subparsers, common)
+    add_lifecycle_commands(subparsers, common)
     for ep in plugins:
         try:
             ep.load()(subparsers)
@@ -134,7 +136,7 @@ def _plugins_for(argv: list[str]) -> list[EntryPoint]:
     """Plugins to load for this command line; may drop a group word from `argv` (forwarding)."""
     words = _positionals(argv)
     command = argv[words[0]] if words else None
-    if command is not None and command in BUILTIN_COMMANDS:
+    if command is not None and command in BUILTIN_COMMANDS | LIFECYCLE_COMMANDS:
         subcommands = GROUP_SUBCOMMANDS.get(command)
         if subcommands is None or len(words) < 2 or argv[words[1]] in subcommands:
             return []

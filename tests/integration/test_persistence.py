@@ -141,7 +141,7 @@ def test_create_read_update_delete(sessions: sessionmaker[Session]) -> None:
     with session_scope(sessions) as session:
         assert services.get_model(session, name="minilm") is None
         # ON DELETE CASCADE reached every table (foreign keys are enforced on SQLite too).
-        for table in (orm.Deployment, orm.Replica, orm.DeploymentEvent):
+        for table in (orm.Deployment, orm.Replica, orm.DeploymentEvent, orm.Environment):
             assert session.scalars(select(table)).all() == []
     with pytest.raises(NotFound), session_scope(sessions) as session:
         services.delete_model(session, name="minilm")
@@ -192,7 +192,7 @@ def test_status_changes_append_events_and_one_deployment_stays_active(
         )
         session.add(second)
         session.flush()
-        second_id = second.id
+        second_id, model_id = second.id, model.id
     with session_scope(sessions) as session:
         services.activate_deployment(session, deployment_id=second_id)
 
@@ -203,9 +203,13 @@ def test_status_changes_append_events_and_one_deployment_stays_active(
         assert [(e.kind, e.status) for e in events] == [
             ("created", DeploymentStatus.PENDING),
             ("status", DeploymentStatus.ACTIVE),
+            ("traffic_shifted", DeploymentStatus.ACTIVE),
             ("status", DeploymentStatus.SUPERSEDED),
         ]
-        assert events[-1].message == "superseded by version 2"
+        assert events[-1].message == "superseded by version 2 in production"
+        production = services.get_environment(session, model_id=model_id, name="production")
+        assert production is not None
+        assert (production.deployment_id, production.previous_deployment_id) == (second_id, first)
         later = services.list_events_since(session, deployment_id=first, after_id=events[0].id)
         assert [e.id for e in later] == [e.id for e in events[1:]]
         assert all(e.at.tzinfo is UTC for e in events)
