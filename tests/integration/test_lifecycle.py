@@ -3,6 +3,8 @@ replicas of tiny models, real Temporal workflows, steady load from concurrent cl
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -289,3 +291,54 @@ def test_unknown_environment_is_404_with_the_field(platform: PlatformProcess) ->
         resp = predict(client, platform, "lost", "nowhere")
     assert resp.status_code == 404
     assert resp.json()["error"]["field"] == "env"
+
+
+def test_the_sdk_and_cli_promote_list_and_roll_back(platform: PlatformProcess) -> None:
+    import plinth
+
+    with plinth.Client(platform.url, api_key=platform.api_key) as client:
+        v1 = client.models.deploy(CLASSIFIER, name="tools", min_replicas=1, max_replicas=1)
+        v2 = client.models.deploy(EMBEDDER, name="tools", environment="staging", timeout=300)
+        assert (v1.version, v2.version) == (1, 2)
+        assert client.models.predict("tools", ["hello"], environment="staging")["embeddings"]
+
+        promoted = client.models.promote("tools", version=2, environment="production")
+
+        assert (promoted.version, promoted.status.value) == (3, "ACTIVE")
+        envs = {e.name: e for e in client.models.environments("tools")}
+        assert envs["production"].deployment is not None
+        assert envs["production"].deployment.version == 3
+        assert envs["production"].previous_deployment is not None
+        assert envs["production"].previous_deployment.version == 1
+        assert "embeddings" in client.models.predict("tools", ["hello"])
+
+    rolled = cli(platform, "rollback", "tools", "--env", "production")
+    assert rolled.returncode == 0, rolled.stderr
+    assert "Version 1 of 'tools' serves production." in rolled.stdout
+    versions = cli(platform, "versions", "tools")
+    assert versions.returncode == 0, versions.stderr
+    lines = versions.stdout.splitlines()
+    assert lines[0].split()[:3] == ["VERSION", "STATUS", "SERVES"]
+    assert [line.split()[:3] for line in lines[1:]] == [
+        ["3", "SUPERSEDED", "-"],
+        ["2", "ACTIVE", "staging"],
+        ["1", "ACTIVE", "production"],
+    ]
+    listed = cli(platform, "environments", "tools")
+    assert listed.returncode == 0, listed.stderr
+    production = next(line for line in listed.stdout.splitlines() if line.startswith("production"))
+    assert production.split()[1:3] == ["v1", "v3"]
+    unknown = cli(platform, "promote", "tools", "--version", "9", "--env", "production")
+    assert unknown.returncode != 0
+    assert "no version 9" in unknown.stderr
+
+
+def cli(platform: PlatformProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "plinth"), *args],
+        env=platform.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
