@@ -202,10 +202,13 @@ class Model(BaseModel):
 
     @property
     def active_deployment(self) -> Deployment | None:
-        for d in self.deployments:
-            if d.status is DeploymentStatus.ACTIVE:
+        # The one serving production (several versions are ACTIVE when other environments or a
+        # canary serve too); a platform that does not say which environment: the newest ACTIVE.
+        active = [d for d in self.deployments if d.status is DeploymentStatus.ACTIVE]
+        for d in active:
+            if d.environment == "production":
                 return d
-        return None
+        return next((d for d in active if d.environment is None), None)
 
     @model_validator(mode="after")
     def _sorted(self) -> Model:
