@@ -265,6 +265,15 @@ def _not_routable(
                 model=name,
                 deployment_status=None,
             )
+        if env.deployment_id is None and latest.target_environment != environment:
+            return error_response(
+                503,
+                "unavailable",
+                f"model '{name}' serves nothing in {environment} yet; promote a version: "
+                f"`plinth promote {name} --version N --env {environment}`",
+                model=name,
+                deployment_status=None,
+            )
         status, version, error = latest.status, latest.version, latest.error
     headers: dict[str, str] | None = None
     if status in (DeploymentStatus.PENDING, DeploymentStatus.DEPLOYING):

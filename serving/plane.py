@@ -39,7 +39,7 @@ __all__ = ["ColdStartAnswer", "DataPlane", "Route", "Routed", "TrafficSplit", "T
 PRODUCTION = "production"
 BASIS = 10_000  # percent in basis points: 0.01% resolution, integer arithmetic stays exact
 STATS_KEEP_S = 3600.0  # outcomes older than this are forgotten (the longest watch window)
-STATS_KEEP_N = 50_000
+STATS_KEEP_N = 20_000  # per deployment; a watch window needs far fewer
 
 
 class TrafficSplit:

@@ -55,8 +55,8 @@ class FakePlane:
         environment: str = "production",
         key: str | None = None,
     ) -> Routed:
-        answer = await self.predict(model_name, payload, timeout_s=timeout_s)
         self.environments.append((environment, key))
+        answer = await self.predict(model_name, payload, timeout_s=timeout_s)
         return Routed(answer, 1, "d-1")
 
     def routable(self, model_name: str) -> bool:

@@ -261,3 +261,34 @@ def test_environments_can_be_created_and_scaled_on_their_own(harness: Harness) -
     assert envs(harness)["env"]["staging"]["scaling"]["maxReplicas"] == 4
     unknown = harness.gql(SCALE, m="m", env="nowhere")["updateScaling"]
     assert (unknown["__typename"], unknown["field"]) == ("NotFoundError", "environment")
+
+
+def test_an_environment_that_serves_nothing_is_503_and_an_unknown_one_404(
+    harness: Harness,
+) -> None:
+    from serving.errors import ModelNotRoutable
+
+    deploy(harness)
+    harness.plane.error = ModelNotRoutable("m")
+
+    empty = harness.client.post("/v1/models/m/environments/staging/predict", json={"inputs": "a"})
+    unknown = harness.client.post("/v1/models/m/environments/qa/predict", json={"inputs": "a"})
+
+    assert empty.status_code == 503
+    assert "serves nothing in staging" in empty.json()["error"]["message"]
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["field"] == "env"
+    assert harness.plane.environments == [("staging", None), ("qa", None)]
+
+
+def test_predict_passes_environment_and_key_and_answers_the_version(harness: Harness) -> None:
+    ok = harness.client.post(
+        "/v1/models/m/environments/staging/predict",
+        json={"inputs": "a"},
+        headers={"X-Plinth-Request-Key": "user-7"},
+    )
+    plain = harness.client.post("/v1/models/m/predict", json={"inputs": "a"})
+
+    assert (ok.status_code, ok.headers["X-Plinth-Deployment-Version"]) == (200, "1")
+    assert plain.status_code == 200
+    assert harness.plane.environments == [("staging", "user-7"), ("production", None)]
