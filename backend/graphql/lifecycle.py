@@ -134,7 +134,7 @@ class LifecycleMutation:
 
         def create(session: Session) -> t.Environment:
             row = services.create_environment(session, model_name=model, name=name, changes=changes)
-            return t.environment_from_row(session, row, model)
+            return t.environment_from_row(row, model, {})  # it serves nothing yet
 
         try:
             return await info.context.db(create)

@@ -7,6 +7,7 @@ and events) resolve through the request's DataLoaders: one query per level, neve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -14,13 +15,10 @@ import strawberry
 from strawberry.scalars import JSON
 
 from backend.db import models as orm
-from backend.services import environments as envs
 from plinth.types import DeploymentStatus, ReplicaState
 from plinth.types import Scaling as ScalingModel
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from backend.graphql.context import Context
 
 # The SDK's enums are the single source of the values; this registers them with GraphQL.
@@ -182,11 +180,7 @@ class Model:
 
     @strawberry.field
     async def environments(self, info: strawberry.Info[Context]) -> list[Environment]:
-        def query(session: Session) -> list[Environment]:
-            rows = envs.list_environments(session, model_id=self.model_id)
-            return [environment_from_row(session, row, self.name) for row in rows]
-
-        return await info.context.db(query)
+        return await info.context.loaders.environments.load((self.model_id, self.name))
 
 
 @strawberry.type
@@ -251,9 +245,13 @@ def model_from_row(row: orm.Model) -> Model:
     )
 
 
-def environment_from_row(session: Session, row: orm.Environment, model_name: str) -> Environment:
+def environment_from_row(
+    row: orm.Environment, model_name: str, deployments: Mapping[str, orm.Deployment]
+) -> Environment:
+    """`deployments` holds (at least) the rows the environment points at, by id."""
+
     def load(deployment_id: str | None, serves: str | None = row.name) -> Deployment | None:
-        dep = session.get(orm.Deployment, deployment_id) if deployment_id else None
+        dep = deployments.get(deployment_id) if deployment_id else None
         return None if dep is None else deployment_from_row(dep, model_name, environment=serves)
 
     canary_dep = load(row.canary_deployment_id)

@@ -292,3 +292,26 @@ def test_predict_passes_environment_and_key_and_answers_the_version(harness: Har
     assert (ok.status_code, ok.headers["X-Plinth-Deployment-Version"]) == (200, "1")
     assert plain.status_code == 200
     assert harness.plane.environments == [("staging", "user-7"), ("production", None)]
+
+
+def test_environments_of_many_models_cost_two_queries(harness: Harness) -> None:
+    from sqlalchemy import event
+
+    for name in ("a", "b", "c"):
+        created = deploy(harness, name=name)
+        roll_out(harness, created["id"])
+    statements: list[str] = []
+    engine = harness.sessions.kw["bind"]
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        models = harness.gql("{ models { environments { name deployment { version } } } }")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+    assert [len(m["environments"]) for m in models["models"]] == [3, 3, 3]
+    # models, then environments and the deployments they point at: one batch for all models.
+    assert len(statements) == 3, statements
