@@ -146,9 +146,11 @@ class Load:
         with self._lock:
             return len(self.results)
 
-    def since(self, n: int) -> list[tuple[int, str | None, str]]:
+    def settled_on(self, version: str, last: int = 20) -> bool:
+        """The last `last` answers all came from `version`."""
         with self._lock:
-            return self.results[n:]
+            tail = self.results[-last:]
+        return len(tail) == last and all(r[1] == version for r in tail)
 
 
 def test_promote_and_rollback_under_steady_load_fail_no_request(
@@ -173,8 +175,7 @@ def test_promote_and_rollback_under_steady_load_fail_no_request(
             lambda: (serving(platform, "life", "production") or {}).get("version") == 3,
             "version 3 to serve production",
         )
-        mark = load.count()
-        wait_for(lambda: len(load.since(mark)) >= 20, "requests after the promotion")
+        wait_for(lambda: load.settled_on("3"), "responses to come from version 3")
         after_promote = load.count()
 
         rolled = platform.graphql(ROLLBACK, model="life", env="production")["rollback"]
@@ -183,8 +184,7 @@ def test_promote_and_rollback_under_steady_load_fail_no_request(
             lambda: (serving(platform, "life", "production") or {}).get("version") == 1,
             "version 1 to serve production again",
         )
-        mark = load.count()
-        wait_for(lambda: len(load.since(mark)) >= 20, "requests after the rollback")
+        wait_for(lambda: load.settled_on("1"), "responses to come from version 1 again")
 
     results = load.results
     failures = [r for r in results if r[0] != 200]
