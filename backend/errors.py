@@ -27,7 +27,9 @@ class ValidationFailed(PlinthServerError):
 
 
 class NotFound(PlinthServerError):
-    pass
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field  # the argument that named the missing thing, when one did
 
 
 class Conflict(PlinthServerError):

@@ -44,11 +44,17 @@ from serving.runtime_local import LocalProcessRuntime
 from workflows.names import (
     BATCH_JOB_WORKFLOW,
     DEPLOY_MODEL_WORKFLOW,
+    PROMOTE_DEPLOYMENT_WORKFLOW,
+    START_CANARY_WORKFLOW,
     BatchJobInput,
+    CanaryInput,
     DeployModelInput,
+    PromoteInput,
     batch_task_queue,
     batch_workflow_id,
+    canary_workflow_id,
     deploy_workflow_id,
+    promote_workflow_id,
 )
 from workflows.worker import build_batch_worker, build_worker
 
@@ -67,6 +73,22 @@ class TemporalDeployStarter:
             DEPLOY_MODEL_WORKFLOW,
             DeployModelInput(deployment_id),
             id=deploy_workflow_id(deployment_id),
+            task_queue=self._task_queue,
+        )
+
+    async def start_promote(self, inp: PromoteInput) -> None:
+        await self._client.start_workflow(
+            PROMOTE_DEPLOYMENT_WORKFLOW,
+            inp,
+            id=promote_workflow_id(inp.deployment_id),
+            task_queue=self._task_queue,
+        )
+
+    async def start_canary(self, inp: CanaryInput) -> None:
+        await self._client.start_workflow(
+            START_CANARY_WORKFLOW,
+            inp,
+            id=canary_workflow_id(inp.deployment_id),
             task_queue=self._task_queue,
         )
 
@@ -142,6 +164,7 @@ async def serve(
             task_queue=settings.task_queue,
             session_factory=sessions,
             wake=controller.wake,
+            plane=controller.plane,
         )
         batch_worker = build_batch_worker(
             client,

@@ -9,6 +9,12 @@ Contract: every error answer is `{"error": {"type", "message", ...}}` with the r
   (429 `queue_full` with Retry-After, 504 `timeout`, ...). When the plane has no route for the
   model, the database decides: unknown model -> 404 `not_found`; known model -> 503 `unavailable`
   saying the status of its latest deployment and what to do. The hot path reads no database.
+- `POST /v1/models/{name}/environments/{env}/predict`: the same for one environment of the model
+  (the plain route means `production`); an unknown environment is 404 `not_found` with `field`
+  "env". Both answer `X-Plinth-Deployment-Version`, the version that served the request. A
+  request may send `X-Plinth-Request-Key`: while the environment runs a canary, requests with
+  the same key always reach the same deployment (without a key the split is exact over many
+  requests).
 - `GET /healthz` -> `{"status": "ok"}` (public: no key).
 - The model name in a path must be a valid name (`plinth.types.NAME_PATTERN`), else 422 with
   `field` "name". Every route declares its answers (`responses=`) so the OpenAPI document is
@@ -44,6 +50,8 @@ from serving.plane import ColdStartAnswer
 log = logging.getLogger("plinth.rest")
 
 COLD_START_HEADER = "X-Plinth-Cold-Start-Ms"
+VERSION_HEADER = "X-Plinth-Deployment-Version"
+REQUEST_KEY_HEADER = "X-Plinth-Request-Key"
 
 _TYPE_BY_STATUS = {
     400: "bad_request",
@@ -113,6 +121,24 @@ _PREDICT_BODY = {
     },
 }
 ModelName = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63, description="model name")]
+EnvName = Annotated[
+    str, Path(pattern=NAME_PATTERN, max_length=63, description="environment, e.g. staging")
+]
+_PREDICT_OK = {
+    "description": "the replica's JSON answer, unchanged",
+    "content": {"application/json": {"schema": {}}},
+    "headers": {
+        COLD_START_HEADER: {
+            "description": "only when the request waited for a replica to start: "
+            "the milliseconds it waited",
+            "schema": {"type": "integer"},
+        },
+        VERSION_HEADER: {
+            "description": "the version of the deployment that answered",
+            "schema": {"type": "integer"},
+        },
+    },
+}
 
 
 def error_response(
@@ -145,46 +171,47 @@ def create_rest_router(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.post(
-        "/v1/models/{name}/predict",
-        responses={
-            200: {
-                "description": "the replica's JSON answer, unchanged",
-                "content": {"application/json": {"schema": {}}},
-                "headers": {
-                    COLD_START_HEADER: {
-                        "description": "only when the request waited for a replica to start: "
-                        "the milliseconds it waited",
-                        "schema": {"type": "integer"},
-                    }
-                },
-            },
-            **error_responses(404, 422, 429, 502, 503, 504),
-        },
-        openapi_extra={"requestBody": _PREDICT_BODY},
-        response_class=Response,
-    )
-    async def predict(name: ModelName, request: Request) -> Response:
+    async def serve(name: str, environment: str, request: Request) -> Response:
         payload = await request.body()
         invalid = _check_predict_body(payload)
         if invalid is not None:
             return invalid
+        key = request.headers.get(REQUEST_KEY_HEADER)
         try:
-            answer = await plane.predict(name, payload, timeout_s=predict_timeout_s)
+            routed = await plane.predict_routed(
+                name, payload, timeout_s=predict_timeout_s, environment=environment, key=key
+            )
         except ModelNotRoutable:
-            answer_404_503 = await asyncio.to_thread(_not_routable, sessions, name)
+            answer_404_503 = await asyncio.to_thread(_not_routable, sessions, name, environment)
             if metrics is not None:
                 code = answer_404_503.status_code
                 metrics.not_routed(name if code == 503 else "", code)
             return answer_404_503
         except ServingError as exc:
             return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        answer = routed.answer
+        headers = {VERSION_HEADER: str(routed.version)}
         if isinstance(answer, ColdStartAnswer):
-            cold_ms = str(round(answer.cold_start_s * 1000))
-            return Response(
-                answer, media_type="application/json", headers={COLD_START_HEADER: cold_ms}
-            )
-        return Response(answer, media_type="application/json")
+            headers[COLD_START_HEADER] = str(round(answer.cold_start_s * 1000))
+        return Response(answer, media_type="application/json", headers=headers)
+
+    @router.post(
+        "/v1/models/{name}/predict",
+        responses={200: _PREDICT_OK, **error_responses(404, 422, 429, 502, 503, 504)},
+        openapi_extra={"requestBody": _PREDICT_BODY},
+        response_class=Response,
+    )
+    async def predict(name: ModelName, request: Request) -> Response:
+        return await serve(name, "production", request)
+
+    @router.post(
+        "/v1/models/{name}/environments/{env}/predict",
+        responses={200: _PREDICT_OK, **error_responses(404, 422, 429, 502, 503, 504)},
+        openapi_extra={"requestBody": _PREDICT_BODY},
+        response_class=Response,
+    )
+    async def predict_environment(name: ModelName, env: EnvName, request: Request) -> Response:
+        return await serve(name, env, request)
 
     return router
 
@@ -217,13 +244,26 @@ def _check_predict_body(payload: bytes) -> JSONResponse | None:
     return None
 
 
-def _not_routable(sessions: sessionmaker[Session], name: str) -> JSONResponse:
-    """404 if no model `name` exists, else 503 explaining why it serves nothing yet."""
+def _not_routable(
+    sessions: sessionmaker[Session], name: str, environment: str = "production"
+) -> JSONResponse:
+    """404 if no model `name` (or no such environment) exists, else 503 explaining why it
+    serves nothing yet."""
     with session_scope(sessions) as session:
         model = services.get_model(session=session, name=name)
         if model is None:
             return error_response(
-                404, "not_found", f"model '{name}' not found; see `plinth models`"
+                404, "not_found", f"model '{name}' not found; see `plinth models`", field="name"
+            )
+        env = services.get_environment(session, model_id=model.id, name=environment)
+        if env is None:
+            envs = services.list_environments(session, model_id=model.id)
+            known = ", ".join(e.name for e in envs)
+            return error_response(
+                404,
+                "not_found",
+                f"model '{name}' has no environment '{environment}' (it has: {known})",
+                field="env",
             )
         latest = services.latest_deployment(session=session, model_id=model.id)
         if latest is None:
@@ -231,6 +271,15 @@ def _not_routable(sessions: sessionmaker[Session], name: str) -> JSONResponse:
                 503,
                 "unavailable",
                 f"model '{name}' has no deployment; deploy it with `plinth deploy`",
+                model=name,
+                deployment_status=None,
+            )
+        if env.deployment_id is None and latest.target_environment != environment:
+            return error_response(
+                503,
+                "unavailable",
+                f"model '{name}' serves nothing in {environment} yet; promote a version: "
+                f"`plinth promote {name} --version N --env {environment}`",
                 model=name,
                 deployment_status=None,
             )

@@ -4,9 +4,12 @@ Contract (see DESIGN.md "Control loop"): `Controller(store, runtime).run()` loop
 Each tick (every `tick_s`, or at once after `wake()` or when a router signals demand) it:
 
 1. reloads the desired deployments from the store (at least every `reload_s`, at once when woken);
-2. points the routing table at each model's ACTIVE deployment (only ACTIVE gets traffic) and
+2. points the routing table, (model, environment) -> `serving.plane.Route`, at each
+   environment's ACTIVE primary deployment and its ACTIVE canary (with its percent; only ACTIVE
+   gets traffic; a Route is updated in place so its canary split keeps its position) and
    applies changed scaling configs to the routers live; deployments no longer desired are
-   retired: their router closes and their replicas drain and stop;
+   retired, after the table stopped pointing at them: their router closes (requests queued
+   there route again to the new table) and their replicas drain and stop;
 3. observes replicas: an exited process, a start that exceeds `start_timeout_s`, or
    `health_failures` failed health probes in a row (a hung replica times out its GET /health)
    make the replica FAILED (with exit code and log tail as `error`) and take it out of its
@@ -47,7 +50,7 @@ from plinth.types import ReplicaState
 from serving.autoscaling import make_policy
 from serving.deployment_state import DeploymentState, ReplicaRecord
 from serving.metrics import ServingMetrics
-from serving.plane import DataPlane
+from serving.plane import DataPlane, Route
 from serving.router import Router
 from serving.runtime import ReplicaRuntime
 from serving.spec import ControlStore, DeploymentSpec, Phase, ReplicaSpec
@@ -95,8 +98,8 @@ class Controller:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self._transport = transport
-        self._routes: dict[str, Router] = {}
-        self._plane = DataPlane(self._routes)
+        self._routes: dict[tuple[str, str], Route] = {}
+        self._plane = DataPlane(self._routes, clock=clock)
         self._deployments: dict[str, DeploymentState] = {}
         self._desired: list[DeploymentSpec] = []
         self._loaded_at: float | None = None
@@ -204,6 +207,7 @@ class Controller:
             await self._flush(dep)
             if dep.retired and not dep.replicas:
                 del self._deployments[dep.spec.deployment_id]
+                self._plane.forget(dep.spec.deployment_id)
                 if self._metrics is not None:
                     self._metrics.forget(dep.spec.model_name, dep.spec.deployment_id)
                 self._spawn(dep.router.aclose())
@@ -229,21 +233,38 @@ class Controller:
                     dep.scaler.restart_history(now)
                     dep.failed_to_load = False
                 dep.spec = spec
-        active = {
-            s.model_name: self._deployments[s.deployment_id].router
-            for s in self._desired
-            if s.phase is Phase.ACTIVE
-        }
-        for name in list(self._routes):
-            if name not in active:
-                del self._routes[name]
-        self._routes.update(active)
+        self._apply_routes()
         for dep_id, dep in self._deployments.items():
             if dep_id not in wanted and not dep.retired:
                 dep.retired = True
                 dep.router.close()
                 for rec in dep.live():
                     self._stop(dep, rec, drain=True)
+
+    def _apply_routes(self) -> None:
+        primaries: dict[tuple[str, str], DeploymentSpec] = {}
+        canaries: dict[tuple[str, str], DeploymentSpec] = {}
+        for spec in self._desired:
+            if spec.phase is Phase.ACTIVE:
+                table = primaries if spec.canary_percent is None else canaries
+                table[(spec.model_name, spec.environment)] = spec
+        for target in list(self._routes):
+            if target not in primaries:
+                del self._routes[target]
+        for target, spec in primaries.items():
+            router = self._deployments[spec.deployment_id].router
+            route = self._routes.get(target)
+            if route is None:
+                route = self._routes[target] = Route(router, spec.version)
+            route.primary, route.primary_version = router, spec.version
+            canary = canaries.get(target)
+            if canary is None or canary.canary_percent is None:
+                route.canary = None
+                route.split.percent = 0.0
+            else:
+                route.canary = self._deployments[canary.deployment_id].router
+                route.canary_version = canary.version
+                route.split.percent = canary.canary_percent
 
     def _new_router(self, spec: DeploymentSpec) -> Router:
         return Router(

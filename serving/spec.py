@@ -19,7 +19,8 @@ class Phase(enum.Enum):
     """What the control plane wants of a deployment.
 
     DEPLOYING: keep max(min_replicas, 1) replicas running, route no traffic yet.
-    ACTIVE: route the model's traffic here; autoscale between min and max replicas.
+    ACTIVE: route the traffic of the spec's environment here (all of it for the primary,
+    `canary_percent` of it for a canary); autoscale between min and max replicas.
     Deployments absent from the desired list are stopped.
     """
 
@@ -34,8 +35,11 @@ class DeploymentSpec:
     model_path: str  # local snapshot directory (already resolved)
     task: str
     engine: str
-    scaling: Scaling
+    scaling: Scaling  # the scaling of the environment it serves or is being rolled out into
     phase: Phase
+    environment: str = "production"  # the model environment it serves (or will serve)
+    version: int = 0  # the deployment's version number, answered in X-Plinth-Deployment-Version
+    canary_percent: float | None = None  # ACTIVE as its environment's canary: its traffic share
     # Environment for the replicas (decrypted secrets the deployment names): kept out of repr so
     # a logged spec never shows a value, and out of the hash (a dict is unhashable).
     env: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False)

@@ -15,10 +15,13 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from backend.interfaces import PredictPlane
+from serving.plane import DataPlane
 from workflows.batch.activities import BatchActivities
 from workflows.batch.workflows import BatchJob
 from workflows.deploy.activities import DeployActivities
 from workflows.deploy.workflows import DeployModel
+from workflows.lifecycle.activities import LifecycleActivities
+from workflows.lifecycle.workflows import PromoteDeployment, StartCanary
 from workflows.names import batch_task_queue
 
 
@@ -28,13 +31,15 @@ def build_worker(
     task_queue: str,
     session_factory: sessionmaker[Session],
     wake: Callable[[], None] | None = None,
+    plane: DataPlane | None = None,  # the gateway's data plane: canary watches read it
 ) -> Worker:
     activities = DeployActivities(session_factory, wake)
+    lifecycle = LifecycleActivities(session_factory, wake, plane)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[DeployModel],
-        activities=activities.all(),
+        workflows=[DeployModel, PromoteDeployment, StartCanary],
+        activities=[*activities.all(), *lifecycle.all()],
     )
 
 

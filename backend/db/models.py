@@ -113,6 +113,12 @@ class Model(Base):
         passive_deletes=True,
         order_by="Deployment.version.desc()",
     )
+    environments: Mapped[list[Environment]] = relationship(
+        back_populates="model",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Environment.created_at, Environment.name",
+    )
 
     @property
     def scaling(self) -> Scaling:
@@ -158,6 +164,15 @@ class Deployment(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # Lifecycle (issue 5): the environment this version is being rolled out into (its scaling
+    # sizes the rollout), who asked (API key prefix), the deploy input as given, and the
+    # deployment it was cloned from when promoted out of another environment.
+    target_environment: Mapped[str] = mapped_column(String(63), default="production")
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    promoted_from_id: Mapped[str | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="SET NULL")
+    )
 
     model: Mapped[Model] = relationship(back_populates="deployments")
     replicas: Mapped[list[Replica]] = relationship(
@@ -172,6 +187,68 @@ class Deployment(Base):
         passive_deletes=True,
         order_by="DeploymentEvent.id",
     )
+
+
+class Environment(Base):
+    """A named stage of a model (development, staging, production, ...): which deployment serves
+    it, the one before (for rollback), an optional canary with its share of traffic and
+    automatic-rollback bounds, and the environment's own scaling."""
+
+    __tablename__ = "environments"
+    __table_args__ = (UniqueConstraint("model_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    deployment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="SET NULL")
+    )
+    previous_deployment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="SET NULL")
+    )
+    canary_deployment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("deployments.id", ondelete="SET NULL")
+    )
+    canary_percent: Mapped[float] = mapped_column(Float, default=0.0)
+    canary_max_error_rate: Mapped[float | None] = mapped_column(Float)
+    canary_max_p95_ms: Mapped[float | None] = mapped_column(Float)
+    canary_window_s: Mapped[float | None] = mapped_column(Float)
+    last_rollback_reason: Mapped[str | None] = mapped_column(Text)
+    min_replicas: Mapped[int] = mapped_column(Integer)
+    max_replicas: Mapped[int] = mapped_column(Integer)
+    concurrency_target: Mapped[float] = mapped_column(Float)
+    max_concurrency: Mapped[int] = mapped_column(Integer)
+    scale_down_delay_s: Mapped[float] = mapped_column(Float)
+    autoscaling_window_s: Mapped[float] = mapped_column(Float)
+    max_queue: Mapped[int] = mapped_column(Integer)
+    autoscaling_policy: Mapped[str] = mapped_column(String(32), default="plinth")
+
+    model: Mapped[Model] = relationship(back_populates="environments")
+
+    @property
+    def scaling(self) -> Scaling:
+        return Scaling(
+            min_replicas=self.min_replicas,
+            max_replicas=self.max_replicas,
+            concurrency_target=self.concurrency_target,
+            max_concurrency=self.max_concurrency,
+            scale_down_delay_s=self.scale_down_delay_s,
+            autoscaling_window_s=self.autoscaling_window_s,
+            max_queue=self.max_queue,
+            autoscaling_policy=self.autoscaling_policy,
+        )
+
+    @scaling.setter
+    def scaling(self, value: Scaling) -> None:
+        self.min_replicas = value.min_replicas
+        self.max_replicas = value.max_replicas
+        self.concurrency_target = value.concurrency_target
+        self.max_concurrency = value.max_concurrency
+        self.scale_down_delay_s = value.scale_down_delay_s
+        self.autoscaling_window_s = value.autoscaling_window_s
+        self.max_queue = value.max_queue
+        self.autoscaling_policy = value.autoscaling_policy
 
 
 class Replica(Base):

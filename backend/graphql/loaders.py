@@ -1,7 +1,8 @@
 """DataLoaders that batch the nested lists of the schema: one query per level per request.
 
 `deployments` (by model id, newest version first), `replicas` and `events` (by deployment id,
-events oldest first). Caching is off: a WebSocket connection keeps its context for its whole
+events oldest first), `environments` (by (model id, model name), with the deployments they
+point at). Caching is off: a WebSocket connection keeps its context for its whole
 life, and its later operations must see fresh rows; batching alone removes the N+1.
 """
 
@@ -17,6 +18,7 @@ from strawberry.dataloader import DataLoader
 
 from backend.db import models as orm
 from backend.graphql import types as t
+from backend.services.environments import environments_by_deployment
 
 T = TypeVar("T")
 
@@ -46,6 +48,9 @@ class Loaders:
         self.events: DataLoader[str, list[t.DeploymentEvent]] = DataLoader(
             self._load_events, cache=False
         )
+        self.environments: DataLoader[tuple[str, str], list[t.Environment]] = DataLoader(
+            self._load_environments, cache=False
+        )
 
     async def _load_deployments(self, model_ids: list[str]) -> list[list[t.Deployment]]:
         def query(session: Session) -> list[tuple[str, t.Deployment]]:
@@ -55,7 +60,13 @@ class Loaders:
                 .where(orm.Deployment.model_id.in_(set(model_ids)))
                 .order_by(orm.Deployment.version.desc())
             ).all()
-            return [(row.model_id, t.deployment_from_row(row, name)) for row, name in rows]
+            serving = environments_by_deployment(
+                session, deployment_ids=[row.id for row, _ in rows]
+            )
+            return [
+                (row.model_id, t.deployment_from_row(row, name, environment=serving.get(row.id)))
+                for row, name in rows
+            ]
 
         pairs = await self._db(query)
         return _group(model_ids, pairs)
@@ -83,3 +94,34 @@ class Loaders:
 
         pairs = await self._db(query)
         return _group(deployment_ids, pairs)
+
+    async def _load_environments(self, keys: list[tuple[str, str]]) -> list[list[t.Environment]]:
+        names = dict(keys)
+
+        def query(session: Session) -> list[tuple[str, t.Environment]]:
+            rows = session.scalars(
+                select(orm.Environment)
+                .where(orm.Environment.model_id.in_(set(names)))
+                .order_by(orm.Environment.created_at, orm.Environment.name)
+            ).all()
+            ids = {
+                dep_id
+                for row in rows
+                for dep_id in (
+                    row.deployment_id,
+                    row.previous_deployment_id,
+                    row.canary_deployment_id,
+                )
+                if dep_id is not None
+            }
+            deployments = {
+                d.id: d
+                for d in session.scalars(select(orm.Deployment).where(orm.Deployment.id.in_(ids)))
+            }
+            return [
+                (row.model_id, t.environment_from_row(row, names[row.model_id], deployments))
+                for row in rows
+            ]
+
+        pairs = await self._db(query)
+        return _group([model_id for model_id, _ in keys], pairs)

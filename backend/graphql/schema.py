@@ -37,6 +37,7 @@ from backend.graphql import types as t
 from backend.graphql.admin import AdminMutation, AdminQuery
 from backend.graphql.async_requests import AsyncMutation, AsyncQuery
 from backend.graphql.context import Context
+from backend.graphql.lifecycle import LifecycleMutation, LifecycleQuery, caller_prefix
 from backend.graphql.logs import LogsQuery, LogsSubscription
 from backend.graphql.metrics import MetricsQuery
 from backend.graphql.packages import PackagesMutation
@@ -58,7 +59,8 @@ def _load_deployment(session: Session, deployment_id: str) -> t.Deployment | Non
     if found is None:
         return None
     row, model_name = found
-    return t.deployment_from_row(row, model_name)
+    serving = services.serving_environment(session, deployment_id=row.id)
+    return t.deployment_from_row(row, model_name, environment=serving.name if serving else None)
 
 
 def _wake(context: Context) -> None:
@@ -113,6 +115,8 @@ class Mutation:
                 engine=deploy.engine if deploy.engine is not None else "transformers",
                 scaling=changes,
                 secret_names=deploy.secrets or (),
+                environment=deploy.environment or "production",
+                created_by=caller_prefix(context),
             )
             return t.deployment_from_row(row, deploy.name)
 
@@ -120,7 +124,7 @@ class Mutation:
             deployment = await context.db(create)
         except ValidationFailed as exc:
             return t.ValidationError(field=exc.field, message=exc.message)
-        except Conflict as exc:
+        except (Conflict, NotFound) as exc:
             return t.ValidationError(field=exc.field or "name", message=exc.message)
 
         deployment_id = str(deployment.id)
@@ -146,12 +150,20 @@ class Mutation:
 
     @strawberry.mutation
     async def update_scaling(
-        self, info: Info, model: str, scaling: t.ScalingInput
+        self,
+        info: Info,
+        model: str,
+        scaling: t.ScalingInput,
+        environment: Annotated[
+            str, strawberry.argument(description="Whose scaling; the model's own is production's.")
+        ] = "production",
     ) -> t.UpdateScalingResult:
         changes = scaling.changes()
 
         def update(session: Session) -> t.Model:
-            row = services.update_scaling(session=session, name=model, changes=changes)
+            row = services.update_scaling(
+                session=session, name=model, changes=changes, environment=environment
+            )
             return t.model_from_row(row)
 
         try:
@@ -159,7 +171,7 @@ class Mutation:
         except ValidationFailed as exc:
             return t.ValidationError(field=exc.field, message=exc.message)
         except NotFound as exc:
-            return t.NotFoundError(message=exc.message)
+            return t.NotFoundError(message=exc.message, field=exc.field or "")
         _wake(info.context)
         return updated
 
@@ -220,8 +232,12 @@ class _Schema(strawberry.Schema):
             super().process_errors(unexpected, execution_context)
 
 
-QueryRoot = merge_types("Query", (Query, AdminQuery, LogsQuery, MetricsQuery, AsyncQuery))
-MutationRoot = merge_types("Mutation", (Mutation, AdminMutation, PackagesMutation, AsyncMutation))
+QueryRoot = merge_types(
+    "Query", (Query, AdminQuery, LogsQuery, MetricsQuery, AsyncQuery, LifecycleQuery)
+)
+MutationRoot = merge_types(
+    "Mutation", (Mutation, AdminMutation, PackagesMutation, AsyncMutation, LifecycleMutation)
+)
 SubscriptionRoot = merge_types("Subscription", (Subscription, LogsSubscription))
 guard_root_fields(QueryRoot, MutationRoot, SubscriptionRoot)
 

@@ -7,10 +7,12 @@ and events) resolve through the request's DataLoaders: one query per level, neve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
+from strawberry.scalars import JSON
 
 from backend.db import models as orm
 from plinth.types import DeploymentStatus, ReplicaState
@@ -91,6 +93,11 @@ class DeployModelInput:
     secrets: list[str] | None = strawberry.field(
         default=None, description="Secret names handed to the replicas as environment variables."
     )
+    environment: str | None = strawberry.field(
+        default="production",
+        description="The environment the new version is rolled out into once ready (null: "
+        "production). Deploying an existing name creates its next version.",
+    )
 
 
 @strawberry.type
@@ -140,6 +147,22 @@ class Deployment:
     error: str | None
     created_at: datetime
     secrets: list[str] = strawberry.field(description="Names only; values are never returned.")
+    created_by: str | None = strawberry.field(
+        default=None, description="The API key prefix that deployed it (null: auth disabled)."
+    )
+    environment: str | None = strawberry.field(
+        default=None, description="The environment it serves (as primary or canary), if any."
+    )
+    target_environment: str = strawberry.field(
+        default="production", description="The environment it was last rolled out into."
+    )
+    promoted_from: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The deployment it was cloned from when promoted out of another environment.",
+    )
+    config: JSON = strawberry.field(
+        default_factory=dict, description="The deploy input as given (source, engine, scaling)."
+    )
 
     @strawberry.field
     async def replicas(self, info: strawberry.Info[Context]) -> list[Replica]:
@@ -165,7 +188,36 @@ class Model:
     @strawberry.field
     async def active_deployment(self, info: strawberry.Info[Context]) -> Deployment | None:
         deployments = await info.context.loaders.deployments.load(self.model_id)
-        return next((d for d in deployments if d.status is DeploymentStatus.ACTIVE), None)
+        return next((d for d in deployments if d.environment == "production"), None)
+
+    @strawberry.field
+    async def environments(self, info: strawberry.Info[Context]) -> list[Environment]:
+        return await info.context.loaders.environments.load((self.model_id, self.name))
+
+
+@strawberry.type
+class AutoRollback:
+    max_error_rate: float | None
+    max_p95_ms: float | None
+    window_seconds: float
+
+
+@strawberry.type
+class Canary:
+    deployment: Deployment
+    percent: float
+    auto_rollback: AutoRollback | None
+
+
+@strawberry.type
+class Environment:
+    name: str
+    model_name: str
+    scaling: Scaling
+    deployment: Deployment | None
+    previous_deployment: Deployment | None
+    canary: Canary | None
+    last_rollback_reason: str | None
 
 
 @strawberry.type
@@ -177,6 +229,11 @@ class ValidationError:
 @strawberry.type
 class NotFoundError:
     message: str
+    # Non-null like ValidationError.field, so that one selection `{ field message }` can ask
+    # both union members (GraphQL refuses same-named fields of different nullability).
+    field: str = strawberry.field(
+        default="", description="The argument that named the missing thing (empty if none)."
+    )
 
 
 @strawberry.type
@@ -200,7 +257,40 @@ def model_from_row(row: orm.Model) -> Model:
     )
 
 
-def deployment_from_row(row: orm.Deployment, model_name: str) -> Deployment:
+def environment_from_row(
+    row: orm.Environment, model_name: str, deployments: Mapping[str, orm.Deployment]
+) -> Environment:
+    """`deployments` holds (at least) the rows the environment points at, by id."""
+
+    def load(deployment_id: str | None, serves: str | None = row.name) -> Deployment | None:
+        dep = deployments.get(deployment_id) if deployment_id else None
+        return None if dep is None else deployment_from_row(dep, model_name, environment=serves)
+
+    canary_dep = load(row.canary_deployment_id)
+    auto = None
+    if row.canary_window_s is not None:
+        auto = AutoRollback(
+            max_error_rate=row.canary_max_error_rate,
+            max_p95_ms=row.canary_max_p95_ms,
+            window_seconds=row.canary_window_s,
+        )
+    previous = load(row.previous_deployment_id, None)
+    return Environment(
+        name=row.name,
+        model_name=model_name,
+        scaling=Scaling.from_model(row.scaling),
+        deployment=load(row.deployment_id),
+        previous_deployment=previous,
+        canary=None
+        if canary_dep is None
+        else Canary(deployment=canary_dep, percent=row.canary_percent, auto_rollback=auto),
+        last_rollback_reason=row.last_rollback_reason,
+    )
+
+
+def deployment_from_row(
+    row: orm.Deployment, model_name: str, *, environment: str | None = None
+) -> Deployment:
     return Deployment(
         id=strawberry.ID(row.id),
         model_name=model_name,
@@ -214,6 +304,11 @@ def deployment_from_row(row: orm.Deployment, model_name: str) -> Deployment:
         error=row.error,
         created_at=row.created_at,
         secrets=list(row.secret_names or ()),
+        created_by=row.created_by,
+        environment=environment,
+        target_environment=row.target_environment,
+        promoted_from=strawberry.ID(row.promoted_from_id) if row.promoted_from_id else None,
+        config=cast(JSON, dict(row.config or {})),
     )
 
 

@@ -6,8 +6,12 @@ Used by the GraphQL API and by workflow activities. They validate with `plinth.t
 `backend.errors` (`ValidationFailed` naming the camelCase contract field, `NotFound`, `Conflict`);
 they flush but never commit: the caller's `session_scope` owns the transaction.
 
-Invariant kept here: at most one deployment per model is ACTIVE. Marking one ACTIVE marks the
-previously ACTIVE one SUPERSEDED, each with an event.
+Versions: deploying a name that exists adds an immutable deployment with the next version
+number (source, requested and resolved revision, engine, the deploy input as `config`, the
+caller's key prefix as `created_by`, `created_at`). A new model gets the default environments
+(`backend.services.environments`). Which deployment serves what is environment state: ACTIVE
+means "serves an environment (as primary or canary)", and only `environments.shift_traffic`
+(through `activate_deployment`) and the canary functions move traffic.
 """
 
 from __future__ import annotations
@@ -74,13 +78,21 @@ def create_deployment(
     engine: str = "transformers",
     scaling: Scaling | Mapping[str, Any] | None = None,
     secret_names: Sequence[str] = (),
+    environment: str = "production",
+    created_by: str | None = None,
 ) -> orm.Deployment:
-    """Create model `name` with its first deployment (status PENDING, version 1, one event).
+    """A new PENDING deployment of model `name` (one `created` event), to roll out into
+    `environment`: version 1 of a new model (which gets the default environments), else the
+    next version of the existing one.
 
-    `scaling` is a full `Scaling`, or snake_case changes to the defaults (None values ignored).
-    `secret_names` must name existing secrets (field `secrets`); replicas receive them as
-    environment variables.
+    `scaling` is a full `Scaling`, or snake_case changes (None values ignored): to the defaults
+    for a new model (every environment starts with it), to `environment`'s scaling for a new
+    version. `secret_names` must name existing secrets (field `secrets`); replicas receive them
+    as environment variables. An unknown `environment` of an existing model is NotFound (field
+    `environment`).
     """
+    from backend.services import environments as envs
+
     try:
         validate_name(name, field="name")
     except FieldError as exc:
@@ -106,16 +118,42 @@ def create_deployment(
         raise ValidationFailed(
             "engine", f"unknown engine {engine!r}; supported engines: {', '.join(ENGINES)}"
         )
+    config: dict[str, Any] = {
+        "huggingFaceRepo": hf_repo,
+        "revision": revision,
+        "task": task,
+        "engine": engine,
+        "secrets": list(secret_names),
+        "environment": environment,
+    }
+    existing = get_model(session, name=name)
+    if existing is not None:
+        return _new_version(
+            session,
+            model=existing,
+            hf_repo=hf_repo,
+            revision=revision,
+            task=task,
+            engine=engine,
+            scaling=scaling,
+            secret_names=secret_names,
+            environment=environment,
+            created_by=created_by,
+            config=config,
+        )
+    envs.check_environment_name(environment)
     if isinstance(scaling, Scaling):
         scaling = check_scaling(scaling)
     else:
+        config["scaling"] = {k: v for k, v in (scaling or {}).items() if v is not None}
         scaling = build_scaling(Scaling(), scaling or {})
     secrets = check_secrets_exist(session, names=secret_names)
-    if session.scalar(select(orm.Model.id).where(orm.Model.name == name)) is not None:
-        raise _duplicate(name)
 
     model = orm.Model(name=name)
     model.scaling = scaling
+    for env_name in dict.fromkeys((*envs.DEFAULT_ENVIRONMENTS, environment)):
+        env = orm.Environment(name=env_name, model=model)
+        env.scaling = scaling
     deployment = orm.Deployment(
         model=model,
         version=1,
@@ -125,15 +163,11 @@ def create_deployment(
         engine=engine,
         secret_names=secrets,
         status=DeploymentStatus.PENDING,
+        target_environment=environment,
+        created_by=created_by,
+        config=config,
     )
-    at = f"@{revision}" if revision else ""
-    deployment.events.append(
-        orm.DeploymentEvent(
-            kind="created",
-            status=DeploymentStatus.PENDING,
-            message=f"deployment of {hf_repo}{at} requested (version 1)",
-        )
-    )
+    deployment.events.append(_created_event(deployment))
     session.add(model)
     try:
         session.flush()
@@ -149,8 +183,68 @@ def create_deployment(
 
 def _duplicate(name: str) -> Conflict:
     return Conflict(
-        f"model {name!r} already exists; delete it first or choose another name", field="name"
+        f"model {name!r} was created by a concurrent request; deploy again for a new version",
+        field="name",
     )
+
+
+def _created_event(deployment: orm.Deployment) -> orm.DeploymentEvent:
+    at = f"@{deployment.revision}" if deployment.revision else ""
+    return orm.DeploymentEvent(
+        kind="created",
+        status=DeploymentStatus.PENDING,
+        message=f"deployment of {deployment.hf_repo}{at} requested "
+        f"(version {deployment.version}, for {deployment.target_environment})"
+        + (f" by {deployment.created_by}" if deployment.created_by else ""),
+    )
+
+
+def _new_version(
+    session: Session,
+    *,
+    model: orm.Model,
+    hf_repo: str,
+    revision: str | None,
+    task: str | None,
+    engine: str,
+    scaling: Scaling | Mapping[str, Any] | None,
+    secret_names: Sequence[str],
+    environment: str,
+    created_by: str | None,
+    config: dict[str, Any],
+) -> orm.Deployment:
+    from backend.services import environments as envs
+
+    env = envs.require_environment(session, model=model, name=environment)
+    if isinstance(scaling, Scaling):
+        env.scaling = check_scaling(scaling)
+    elif scaling:
+        config["scaling"] = {k: v for k, v in scaling.items() if v is not None}
+        env.scaling = build_scaling(env.scaling, scaling)
+    secrets = check_secrets_exist(session, names=secret_names)
+    # Lock the model row (PostgreSQL; SQLite serializes writers) so that two concurrent deploys
+    # cannot take the same version number.
+    session.execute(select(orm.Model.id).where(orm.Model.id == model.id).with_for_update())
+    latest = latest_deployment(session, model_id=model.id)
+    deployment = orm.Deployment(
+        model_id=model.id,
+        version=(latest.version if latest else 0) + 1,
+        hf_repo=hf_repo,
+        revision=revision,
+        task=task,
+        engine=engine,
+        secret_names=secrets,
+        status=DeploymentStatus.PENDING,
+        target_environment=env.name,
+        created_by=created_by,
+        config=config,
+    )
+    deployment.events.append(_created_event(deployment))
+    session.add(deployment)
+    if env.name == "production":
+        model.scaling = env.scaling  # the model-level scaling means production's
+    session.flush()
+    return deployment
 
 
 def get_model(session: Session, *, name: str) -> orm.Model | None:
@@ -194,10 +288,22 @@ def latest_deployment(session: Session, *, model_id: str) -> orm.Deployment | No
     )
 
 
-def update_scaling(session: Session, *, name: str, changes: Mapping[str, Any]) -> orm.Model:
-    """Apply the non-None snake_case Scaling `changes` to model `name`; the result must be valid."""
+def update_scaling(
+    session: Session,
+    *,
+    name: str,
+    changes: Mapping[str, Any],
+    environment: str = "production",
+) -> orm.Model:
+    """Apply the non-None snake_case Scaling `changes` to `environment` of model `name` (the
+    model-level scaling is production's); the result must be valid."""
+    from backend.services import environments as envs
+
     model = require_model(session=session, name=name)
-    model.scaling = build_scaling(model.scaling, changes)
+    env = envs.require_environment(session, model=model, name=environment)
+    env.scaling = build_scaling(env.scaling, changes)
+    if env.name == "production":
+        model.scaling = env.scaling
     session.flush()
     return model
 
@@ -216,52 +322,30 @@ def set_deployment_status(
     status: DeploymentStatus,
     error: str | None = None,
     message: str | None = None,
+    kind: str = "status",
 ) -> orm.Deployment:
-    """Set the status (and error) of a deployment and append a `status` event.
+    """Set the status (and error) of a deployment and append a `kind` event.
 
-    The default message says what changed ("DEPLOYING -> FAILED: <error>"). Becoming ACTIVE
-    supersedes the model's previously ACTIVE deployment.
+    The default message says what changed ("DEPLOYING -> FAILED: <error>"). Moving traffic is
+    `activate_deployment`'s job, not this function's.
     """
     deployment = require_deployment(session=session, deployment_id=deployment_id)
     previous = deployment.status
-    if status is DeploymentStatus.ACTIVE:
-        # Lock the model row (PostgreSQL; SQLite serializes writers anyway) so two concurrent
-        # activations cannot both leave their deployment ACTIVE.
-        session.execute(
-            select(orm.Model.id).where(orm.Model.id == deployment.model_id).with_for_update()
-        )
-        others = session.scalars(
-            select(orm.Deployment).where(
-                orm.Deployment.model_id == deployment.model_id,
-                orm.Deployment.id != deployment.id,
-                orm.Deployment.status == DeploymentStatus.ACTIVE,
-            )
-        )
-        for other in others:
-            other.status = DeploymentStatus.SUPERSEDED
-            _add_event(
-                session,
-                other,
-                kind="status",
-                message=f"superseded by version {deployment.version}",
-            )
     deployment.status = status
     deployment.error = error
     if message is None:
         message = f"{previous.value} -> {status.value}" + (f": {error}" if error else "")
-    _add_event(session, deployment, kind="status", message=message)
+    _add_event(session, deployment, kind=kind, message=message)
     session.flush()
     return deployment
 
 
 def activate_deployment(session: Session, *, deployment_id: str) -> orm.Deployment:
-    """Make the deployment ACTIVE (traffic moves to it); the previous ACTIVE one is SUPERSEDED."""
-    return set_deployment_status(
-        session,
-        deployment_id=deployment_id,
-        status=DeploymentStatus.ACTIVE,
-        message="ACTIVE: serving traffic",
-    )
+    """Make the deployment ACTIVE and the primary of its target environment: traffic moves to
+    it, and the one it replaces becomes the environment's previous deployment (SUPERSEDED)."""
+    from backend.services import environments as envs
+
+    return envs.shift_traffic(session, deployment_id=deployment_id)
 
 
 def set_resolution(

@@ -1,9 +1,11 @@
 """Service functions behind the controller's store: desired state out, observed replicas in.
 
-`desired_specs` maps deployment statuses to controller phases (DEPLOYING with a resolved
-`model_path` -> Phase.DEPLOYING, ACTIVE -> Phase.ACTIVE, anything else -> absent, i.e. stopped);
-given a `SecretBox`, each spec's `env` holds the decrypted secrets its deployment names (a secret
-deleted since the deploy is left out, logged by name only).
+`desired_specs` maps deployments to controller specs: DEPLOYING with a resolved `model_path`
+-> Phase.DEPLOYING in its `target_environment` (sized by that environment's scaling); the primary
+or canary of an environment -> Phase.ACTIVE with that environment's name, scaling and (for a
+canary) its percent; anything else -> absent, i.e. stopped. Given a `SecretBox`, each spec's `env`
+holds the decrypted secrets its deployment names (a secret deleted since the deploy is left out,
+logged by name only).
 `replace_replicas` overwrites what was observed for one deployment; `clear_replicas` forgets all.
 """
 
@@ -13,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from backend.db import models as orm
@@ -26,9 +28,22 @@ log = logging.getLogger("plinth.services")
 
 
 def desired_specs(session: Session, *, box: SecretBox | None = None) -> list[DeploymentSpec]:
+    environments = session.scalars(select(orm.Environment)).all()
+    by_key = {(stage.model_id, stage.name): stage for stage in environments}
+    serving: dict[str, tuple[orm.Environment, float | None]] = {}
+    for stage in environments:
+        if stage.deployment_id is not None:
+            serving[stage.deployment_id] = (stage, None)
+        if stage.canary_deployment_id is not None:
+            serving[stage.canary_deployment_id] = (stage, stage.canary_percent)
     rows = session.scalars(
         select(orm.Deployment)
-        .where(orm.Deployment.status.in_([DeploymentStatus.DEPLOYING, DeploymentStatus.ACTIVE]))
+        .where(
+            or_(
+                orm.Deployment.status == DeploymentStatus.DEPLOYING,
+                orm.Deployment.id.in_(list(serving)),
+            )
+        )
         .options(joinedload(orm.Deployment.model))
         .order_by(orm.Deployment.created_at, orm.Deployment.id)
     ).all()
@@ -37,7 +52,16 @@ def desired_specs(session: Session, *, box: SecretBox | None = None) -> list[Dep
         # Neither phase can start replicas before the snapshot is resolved to a local path.
         if row.model_path is None or row.task is None:
             continue
-        phase = Phase.ACTIVE if row.status is DeploymentStatus.ACTIVE else Phase.DEPLOYING
+        canary_percent: float | None = None
+        if row.status is DeploymentStatus.DEPLOYING:
+            phase = Phase.DEPLOYING
+            target = by_key.get((row.model_id, row.target_environment))
+        elif row.id in serving:
+            phase = Phase.ACTIVE
+            target, canary_percent = serving[row.id]
+        else:
+            continue
+        scaling = target.scaling if target is not None else row.model.scaling
         env: dict[str, str] = {}
         if row.secret_names and box is not None:
             env = resolve_secrets(session, box=box, names=row.secret_names)
@@ -55,9 +79,12 @@ def desired_specs(session: Session, *, box: SecretBox | None = None) -> list[Dep
                 model_path=row.model_path,
                 task=row.task,
                 engine=row.engine,
-                scaling=row.model.scaling,
+                scaling=scaling,
                 phase=phase,
                 env=env,
+                environment=target.name if target is not None else row.target_environment,
+                version=row.version,
+                canary_percent=canary_percent,
             )
         )
     return specs

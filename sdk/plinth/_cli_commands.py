@@ -103,6 +103,9 @@ def add_builtin_commands(subparsers: SubParsers, common: argparse.ArgumentParser
         metavar="NAME",
         help="a platform secret the replicas get as an environment variable (repeat)",
     )
+    deploy.add_argument(
+        "--env", default=None, help="environment the new version serves once up (production)"
+    )
     _add_scaling_options(deploy)
     deploy.add_argument("--no-wait", action="store_true", help="return once the deploy started")
     deploy.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (600)")
@@ -165,6 +168,7 @@ def run_deploy(args: argparse.Namespace) -> int:
             engine=args.engine,
             wait=False,
             secrets=args.secret,
+            environment=args.env,
             **_scaling_from(args),
         )
         repo = args.hf_repo + (f"@{args.revision}" if args.revision else "")

@@ -26,11 +26,19 @@ from plinth import _async as aops
 from plinth import _operations as ops
 from plinth._admin import AsyncKeys, AsyncSecrets, Keys, Secrets
 from plinth._config import auth_headers, resolve_api_key, resolve_base_url
-from plinth._exceptions import PlinthError
+from plinth._exceptions import NotFoundError, PlinthError
 from plinth._operations import ScalingFields
 from plinth._packages import AsyncPackages, Packages
 from plinth._watch import DeploymentWatcher
-from plinth.types import Deployment, DeploymentEvent, LogLine, Model, Scaling
+from plinth.types import (
+    Deployment,
+    DeploymentEvent,
+    DeploymentStatus,
+    Environment,
+    LogLine,
+    Model,
+    Scaling,
+)
 
 __all__ = ["AsyncClient", "AsyncModels", "Client", "Models"]
 
@@ -155,9 +163,11 @@ def _deploy_call(
     scaling: Scaling | None,
     overrides: Mapping[str, Any],
     secrets: Sequence[str] = (),
+    environment: str | None = None,
 ) -> ops.Call[Deployment]:
     return ops.deploy_model(
         secrets=secrets,
+        environment=environment,
         name=name,
         hugging_face_repo=hugging_face_repo,
         revision=revision,
@@ -165,6 +175,17 @@ def _deploy_call(
         engine=engine,
         scaling=ops.scaling_values(scaling, overrides),
     )
+
+
+def _pick_deployment(model: Model, version: int | None, deployment_id: str | None) -> str:
+    if (version is None) == (deployment_id is None):
+        raise TypeError("give exactly one of version= and deployment_id=")
+    if deployment_id is not None:
+        return deployment_id
+    for deployment in model.deployments:
+        if deployment.version == version:
+            return deployment.id
+    raise NotFoundError(f"model '{model.name}' has no version {version}")
 
 
 class Models:
@@ -187,9 +208,12 @@ class Models:
         on_event: EventCallback | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         secrets: Sequence[str] = (),
+        environment: str | None = None,
         **scaling_fields: Unpack[ScalingFields],
     ) -> Deployment:
-        """Deploy a Hugging Face repo as the new model `name`.
+        """Deploy a Hugging Face repo as model `name`: its first version, or the next version
+        of an existing model. Once ready, the new version serves `environment` (default
+        production).
 
         `secrets`: names of platform secrets (`client.secrets.set`) the replicas receive as
         environment variables, e.g. `["HF_TOKEN"]`.
@@ -200,11 +224,18 @@ class Models:
         ACTIVE and returns it, calling `on_event` for each deployment event as it arrives;
         raises `DeploymentFailedError` if it FAILED, `DeploymentTimeoutError` after `timeout`
         seconds. Without `wait`, returns the new (PENDING) deployment at once.
-        Raises `ValidationError` (with `.field`) for a refused input, including a name that is
-        already taken (field `name`).
+        Raises `ValidationError` (with `.field`) for a refused input.
         """
         call = _deploy_call(
-            hugging_face_repo, name, revision, task, engine, scaling, scaling_fields, secrets
+            hugging_face_repo,
+            name,
+            revision,
+            task,
+            engine,
+            scaling,
+            scaling_fields,
+            secrets,
+            environment,
         )
         deployment = self._client.send(call)
         if not wait:
@@ -309,9 +340,97 @@ class Models:
         parameters: Mapping[str, Any] | None = None,
         *,
         timeout: float | None = None,
+        environment: str | None = None,
     ) -> Any:
-        """Call a model (`POST /v1/models/{name}/predict`) and return its parsed JSON answer."""
-        return self._client.send(ops.predict(name, inputs, parameters, timeout))
+        """Call a model (`POST /v1/models/{name}/predict`, or the `environment`'s route) and
+        return its parsed JSON answer."""
+        return self._client.send(ops.predict(name, inputs, parameters, timeout, environment))
+
+    # -- lifecycle: versions, environments, promote, rollback, canary -------------------------
+
+    def _deployment_id(self, name: str, version: int | None, deployment_id: str | None) -> str:
+        return _pick_deployment(self.get(name), version, deployment_id)
+
+    def environments(self, name: str) -> builtins.list[Environment]:
+        """The model's environments: what serves each, the one before, canary, scaling."""
+        return self._client.send(ops.list_environments(name))
+
+    def create_environment(
+        self, name: str, environment: str, **scaling_fields: Unpack[ScalingFields]
+    ) -> Environment:
+        """A new environment of the model (production's scaling, changed by the keywords)."""
+        return self._client.send(
+            ops.create_environment(name, environment, ops.scaling_values(None, scaling_fields))
+        )
+
+    def promote(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        deployment_id: str | None = None,
+        environment: str = "production",
+        wait: bool = True,
+        timeout: float = DEFAULT_DEPLOY_TIMEOUT,
+    ) -> Deployment:
+        """Promote a version (or deployment id) into `environment` without downtime: its
+        replicas start and get ready, traffic shifts, the old replicas drain and stop. A version
+        that serves another environment is cloned into a new version. With `wait`, returns once
+        it serves."""
+        dep_id = self._deployment_id(name, version, deployment_id)
+        deployment = self._client.send(ops.promote_deployment(dep_id, environment))
+        return self._settle(deployment, wait, timeout)
+
+    def rollback(
+        self,
+        name: str,
+        *,
+        environment: str = "production",
+        wait: bool = True,
+        timeout: float = DEFAULT_DEPLOY_TIMEOUT,
+    ) -> Deployment:
+        """Point `environment` back at its previous deployment (a promote of it)."""
+        deployment = self._client.send(ops.rollback(name, environment))
+        return self._settle(deployment, wait, timeout)
+
+    def start_canary(
+        self,
+        name: str,
+        *,
+        percent: float,
+        version: int | None = None,
+        deployment_id: str | None = None,
+        environment: str = "production",
+        max_error_rate: float | None = None,
+        max_p95_ms: float | None = None,
+        window_s: float = 60.0,
+        wait: bool = True,
+        timeout: float = DEFAULT_DEPLOY_TIMEOUT,
+    ) -> Deployment:
+        """Send `percent` of `environment`'s traffic to a version; with a bound, the platform
+        rolls it back when its error rate or p95 over `window_s` crosses it."""
+        dep_id = self._deployment_id(name, version, deployment_id)
+        call = ops.start_canary(
+            name,
+            dep_id,
+            percent,
+            environment,
+            max_error_rate=max_error_rate,
+            max_p95_ms=max_p95_ms,
+            window_s=window_s,
+        )
+        return self._settle(self._client.send(call), wait, timeout)
+
+    def promote_canary(self, name: str, *, environment: str = "production") -> Deployment:
+        return self._client.send(ops.promote_canary(name, environment))
+
+    def abort_canary(self, name: str, *, environment: str = "production") -> Deployment:
+        return self._client.send(ops.abort_canary(name, environment))
+
+    def _settle(self, deployment: Deployment, wait: bool, timeout: float) -> Deployment:
+        if not wait or deployment.status is DeploymentStatus.ACTIVE:
+            return deployment
+        return self.wait_for_deployment(deployment.id, timeout=timeout)
 
     def async_predict(
         self,
@@ -375,11 +494,20 @@ class AsyncModels:
         on_event: EventCallback | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         secrets: Sequence[str] = (),
+        environment: str | None = None,
         **scaling_fields: Unpack[ScalingFields],
     ) -> Deployment:
         """See `Models.deploy`; `on_event` may also be a coroutine function."""
         call = _deploy_call(
-            hugging_face_repo, name, revision, task, engine, scaling, scaling_fields, secrets
+            hugging_face_repo,
+            name,
+            revision,
+            task,
+            engine,
+            scaling,
+            scaling_fields,
+            secrets,
+            environment,
         )
         deployment = await self._client.send(call)
         if not wait:
@@ -477,8 +605,9 @@ class AsyncModels:
         parameters: Mapping[str, Any] | None = None,
         *,
         timeout: float | None = None,  # noqa: ASYNC109
+        environment: str | None = None,
     ) -> Any:
-        return await self._client.send(ops.predict(name, inputs, parameters, timeout))
+        return await self._client.send(ops.predict(name, inputs, parameters, timeout, environment))
 
     async def async_predict(
         self,
@@ -515,3 +644,76 @@ class AsyncModels:
         poll_interval: float = 0.5,
     ) -> aops.AsyncRequest:
         return await aops.wait_async(self._client, request_id, timeout, poll_interval)
+
+    # -- lifecycle (see `Models`) ----------------------------------------------------------------
+
+    async def environments(self, name: str) -> builtins.list[Environment]:
+        return await self._client.send(ops.list_environments(name))
+
+    async def create_environment(
+        self, name: str, environment: str, **scaling_fields: Unpack[ScalingFields]
+    ) -> Environment:
+        call = ops.create_environment(name, environment, ops.scaling_values(None, scaling_fields))
+        return await self._client.send(call)
+
+    async def promote(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        deployment_id: str | None = None,
+        environment: str = "production",
+        wait: bool = True,
+        timeout: float = DEFAULT_DEPLOY_TIMEOUT,  # noqa: ASYNC109
+    ) -> Deployment:
+        dep_id = _pick_deployment(await self.get(name), version, deployment_id)
+        deployment = await self._client.send(ops.promote_deployment(dep_id, environment))
+        return await self._settle(deployment, wait, timeout)
+
+    async def rollback(
+        self,
+        name: str,
+        *,
+        environment: str = "production",
+        wait: bool = True,
+        timeout: float = DEFAULT_DEPLOY_TIMEOUT,  # noqa: ASYNC109
+    ) -> Deployment:
+        deployment = await self._client.send(ops.rollback(name, environment))
+        return await self._settle(deployment, wait, timeout)
+
+    async def start_canary(
+        self,
+        name: str,
+        *,
+        percent: float,
+        version: int | None = None,
+        deployment_id: str | None = None,
+        environment: str = "production",
+        max_error_rate: float | None = None,
+        max_p95_ms: float | None = None,
+        window_s: float = 60.0,
+        wait: bool = True,
+        timeout: float = DEFAULT_DEPLOY_TIMEOUT,  # noqa: ASYNC109
+    ) -> Deployment:
+        dep_id = _pick_deployment(await self.get(name), version, deployment_id)
+        call = ops.start_canary(
+            name,
+            dep_id,
+            percent,
+            environment,
+            max_error_rate=max_error_rate,
+            max_p95_ms=max_p95_ms,
+            window_s=window_s,
+        )
+        return await self._settle(await self._client.send(call), wait, timeout)
+
+    async def promote_canary(self, name: str, *, environment: str = "production") -> Deployment:
+        return await self._client.send(ops.promote_canary(name, environment))
+
+    async def abort_canary(self, name: str, *, environment: str = "production") -> Deployment:
+        return await self._client.send(ops.abort_canary(name, environment))
+
+    async def _settle(self, deployment: Deployment, wait: bool, timeout: float) -> Deployment:  # noqa: ASYNC109
+        if not wait or deployment.status is DeploymentStatus.ACTIVE:
+            return deployment
+        return await self.wait_for_deployment(deployment.id, timeout=timeout)

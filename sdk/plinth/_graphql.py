@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from plinth._exceptions import APIError, NotFoundError, ValidationError
-from plinth.types import Deployment, DeploymentEvent, LogLine, Model, Scaling
+from plinth.types import (
+    Canary,
+    Deployment,
+    DeploymentEvent,
+    Environment,
+    LogLine,
+    Model,
+    Scaling,
+)
 
 SCALING_FIELDS: Mapping[str, str] = {
     "minReplicas": "min_replicas",
@@ -58,6 +66,9 @@ DEPLOYMENT_FIELDS: Mapping[str, str] = {
     "status": "status",
     "error": "error",
     "createdAt": "created_at",
+    "environment": "environment",
+    "targetEnvironment": "target_environment",
+    "createdBy": "created_by",
 }
 
 MODEL_FIELDS: Mapping[str, str] = {"name": "name", "createdAt": "created_at"}
@@ -145,6 +156,108 @@ mutation DeleteModel($name: String!) {
   }
 }
 """
+
+
+LIFECYCLE_RESULT = """
+    __typename
+    ... on Deployment { ...DeploymentParts }
+    ... on ValidationError { field message }
+    ... on NotFoundError { field message }
+"""
+PROMOTE_DEPLOYMENT = (
+    f"""
+mutation PromoteDeployment($id: ID!, $environment: String!) {{
+  promoteDeployment(deploymentId: $id, environment: $environment) {{ {LIFECYCLE_RESULT} }}
+}}
+"""
+    + DEPLOYMENT_FRAGMENT
+)
+ROLLBACK = (
+    f"""
+mutation Rollback($model: String!, $environment: String!) {{
+  rollback(model: $model, environment: $environment) {{ {LIFECYCLE_RESULT} }}
+}}
+"""
+    + DEPLOYMENT_FRAGMENT
+)
+START_CANARY = (
+    f"""
+mutation StartCanary($model: String!, $id: ID!, $percent: Float!, $environment: String!,
+                     $autoRollback: AutoRollbackInput) {{
+  startCanary(model: $model, deploymentId: $id, percent: $percent, environment: $environment,
+              autoRollback: $autoRollback) {{ {LIFECYCLE_RESULT} }}
+}}
+"""
+    + DEPLOYMENT_FRAGMENT
+)
+PROMOTE_CANARY = (
+    f"""
+mutation PromoteCanary($model: String!, $environment: String!) {{
+  promoteCanary(model: $model, environment: $environment) {{ {LIFECYCLE_RESULT} }}
+}}
+"""
+    + DEPLOYMENT_FRAGMENT
+)
+ABORT_CANARY = (
+    f"""
+mutation AbortCanary($model: String!, $environment: String!) {{
+  abortCanary(model: $model, environment: $environment) {{ {LIFECYCLE_RESULT} }}
+}}
+"""
+    + DEPLOYMENT_FRAGMENT
+)
+CREATE_ENVIRONMENT = (
+    f"""
+mutation CreateEnvironment($model: String!, $name: String!, $scaling: ScalingInput) {{
+  createEnvironment(model: $model, name: $name, scaling: $scaling) {{
+    __typename
+    ... on Environment {{ ...EnvironmentParts }}
+    ... on ValidationError {{ field message }}
+    ... on NotFoundError {{ field message }}
+  }}
+}}
+fragment ScalingParts on Scaling {{ {_select(SCALING_FIELDS)} }}
+fragment EnvironmentParts on Environment {{
+  name scaling {{ ...ScalingParts }} lastRollbackReason
+  deployment {{ ...DeploymentParts }}
+  previousDeployment {{ ...DeploymentParts }}
+  canary {{
+    percent deployment {{ ...DeploymentParts }}
+    autoRollback {{ maxErrorRate maxP95Ms windowSeconds }}
+  }}
+}}
+"""
+    + DEPLOYMENT_FRAGMENT
+)
+LIST_ENVIRONMENTS = (
+    "query Environments($name: String!) "
+    "{ model(name: $name) { environments { ...EnvironmentParts } } }"
+    + CREATE_ENVIRONMENT[CREATE_ENVIRONMENT.index("fragment ScalingParts") :]
+)
+
+
+def parse_environment(data: Mapping[str, Any]) -> Environment:
+    def dep(value: Any) -> Deployment | None:
+        return None if value is None else parse_deployment(value)
+
+    canary = data.get("canary")
+    auto = (canary or {}).get("autoRollback") or {}
+    return Environment(
+        name=data["name"],
+        scaling=parse_scaling(data["scaling"]),
+        deployment=dep(data.get("deployment")),
+        previous_deployment=dep(data.get("previousDeployment")),
+        canary=None
+        if canary is None
+        else Canary(
+            deployment=parse_deployment(canary["deployment"]),
+            percent=canary["percent"],
+            max_error_rate=auto.get("maxErrorRate"),
+            max_p95_ms=auto.get("maxP95Ms"),
+            window_s=auto.get("windowSeconds"),
+        ),
+        last_rollback_reason=data.get("lastRollbackReason"),
+    )
 
 
 def _rename(data: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from plinth._exceptions import (
     NotFoundError,
     error_for_status,
 )
-from plinth.types import Deployment, DeploymentEvent, LogLine, Model, Scaling
+from plinth.types import Deployment, DeploymentEvent, Environment, LogLine, Model, Scaling
 
 T = TypeVar("T")
 
@@ -206,8 +206,11 @@ def deploy_model(
     engine: str,
     scaling: Mapping[str, Any],
     secrets: Sequence[str] = (),
+    environment: str | None = None,
 ) -> Call[Deployment]:
     payload: dict[str, Any] = {"name": name, "huggingFaceRepo": hugging_face_repo, "engine": engine}
+    if environment is not None:
+        payload["environment"] = environment
     if secrets:
         payload["secrets"] = list(secrets)
     if revision is not None:
@@ -269,6 +272,80 @@ def update_scaling(name: str, scaling: Mapping[str, Any]) -> Call[Model]:
     )
 
 
+def _lifecycle(document: str, root: str, variables: Mapping[str, Any]) -> Call[Deployment]:
+    return graphql(
+        document,
+        variables,
+        lambda data: gql.parse_deployment(gql.unwrap_union(data[root], "Deployment")),
+    )
+
+
+def promote_deployment(deployment_id: str, environment: str) -> Call[Deployment]:
+    return _lifecycle(
+        gql.PROMOTE_DEPLOYMENT,
+        "promoteDeployment",
+        {"id": deployment_id, "environment": environment},
+    )
+
+
+def rollback(name: str, environment: str) -> Call[Deployment]:
+    return _lifecycle(gql.ROLLBACK, "rollback", {"model": name, "environment": environment})
+
+
+def start_canary(
+    name: str,
+    deployment_id: str,
+    percent: float,
+    environment: str,
+    *,
+    max_error_rate: float | None = None,
+    max_p95_ms: float | None = None,
+    window_s: float = 60.0,
+) -> Call[Deployment]:
+    auto: dict[str, Any] | None = None
+    if max_error_rate is not None or max_p95_ms is not None:
+        auto = {"maxErrorRate": max_error_rate, "maxP95Ms": max_p95_ms, "windowSeconds": window_s}
+    variables = {
+        "model": name,
+        "id": deployment_id,
+        "percent": percent,
+        "environment": environment,
+        "autoRollback": auto,
+    }
+    return _lifecycle(gql.START_CANARY, "startCanary", variables)
+
+
+def promote_canary(name: str, environment: str) -> Call[Deployment]:
+    return _lifecycle(
+        gql.PROMOTE_CANARY, "promoteCanary", {"model": name, "environment": environment}
+    )
+
+
+def abort_canary(name: str, environment: str) -> Call[Deployment]:
+    return _lifecycle(gql.ABORT_CANARY, "abortCanary", {"model": name, "environment": environment})
+
+
+def list_environments(name: str) -> Call[list[Environment]]:
+    def extract(data: Mapping[str, Any]) -> list[Environment]:
+        if data.get("model") is None:
+            raise _model_not_found(name)
+        return [gql.parse_environment(e) for e in data["model"]["environments"]]
+
+    return graphql(gql.LIST_ENVIRONMENTS, {"name": name}, extract)
+
+
+def create_environment(
+    name: str, environment: str, scaling: Mapping[str, Any]
+) -> Call[Environment]:
+    return graphql(
+        gql.CREATE_ENVIRONMENT,
+        {"model": name, "name": environment, "scaling": gql.scaling_input(scaling) or None},
+        lambda data: gql.parse_environment(
+            gql.unwrap_union(data["createEnvironment"], "Environment")
+        ),
+    )
+
+
 def delete_model(name: str) -> Call[str]:
     return graphql(
         gql.DELETE_MODEL,
@@ -278,7 +355,11 @@ def delete_model(name: str) -> Call[str]:
 
 
 def predict(
-    name: str, inputs: Any, parameters: Mapping[str, Any] | None, timeout: float | None
+    name: str,
+    inputs: Any,
+    parameters: Mapping[str, Any] | None,
+    timeout: float | None,
+    environment: str | None = None,
 ) -> Call[Any]:
     body: dict[str, Any] = {"inputs": inputs}
     if parameters is not None:
@@ -291,4 +372,7 @@ def predict(
             raise _invalid(response, "the body is not JSON")
         return result
 
-    return Call("POST", f"/v1/models/{quote(name, safe='')}/predict", body, parse, timeout)
+    path = f"/v1/models/{quote(name, safe='')}"
+    if environment is not None:
+        path += f"/environments/{quote(environment, safe='')}"
+    return Call("POST", f"{path}/predict", body, parse, timeout)

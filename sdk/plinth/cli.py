@@ -49,6 +49,7 @@ from plinth._cli_commands import (
     CommandError,
     add_builtin_commands,
 )
+from plinth._cli_lifecycle import LIFECYCLE_COMMANDS, add_lifecycle_commands
 from plinth._cli_push import PUSH_COMMANDS, add_push_commands
 from plinth._exceptions import PlinthError, ValidationError
 
@@ -102,6 +103,7 @@ def build_parser(plugins: Sequence[EntryPoint] = ()) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_builtin_commands(subparsers, common)
     add_push_commands(subparsers, common)
+    add_lifecycle_commands(subparsers, common)
     for ep in plugins:
         try:
             ep.load()(subparsers)
@@ -138,7 +140,7 @@ def _plugins_for(argv: list[str]) -> list[EntryPoint]:
     command = argv[words[0]] if words else None
     if command in PUSH_COMMANDS:
         return []
-    if command is not None and command in BUILTIN_COMMANDS:
+    if command is not None and command in BUILTIN_COMMANDS | LIFECYCLE_COMMANDS:
         subcommands = GROUP_SUBCOMMANDS.get(command)
         if subcommands is None or len(words) < 2 or argv[words[1]] in subcommands:
             return []

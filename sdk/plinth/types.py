@@ -169,6 +169,29 @@ class Deployment(BaseModel):
     error: str | None = None
     created_at: datetime
     replicas: list[Replica] = Field(default_factory=list)
+    environment: str | None = None  # the environment it serves (primary or canary), if any
+    target_environment: str = "production"  # the environment it was last rolled out into
+    created_by: str | None = None  # the API key prefix that deployed it
+
+
+class Canary(BaseModel):
+    deployment: Deployment
+    percent: float
+    max_error_rate: float | None = None
+    max_p95_ms: float | None = None
+    window_s: float | None = None
+
+
+class Environment(BaseModel):
+    """A named stage of a model: which deployment serves it, the one before, an optional canary,
+    its own scaling, and why it was last rolled back."""
+
+    name: str
+    scaling: Scaling
+    deployment: Deployment | None = None
+    previous_deployment: Deployment | None = None
+    canary: Canary | None = None
+    last_rollback_reason: str | None = None
 
 
 class Model(BaseModel):
@@ -179,10 +202,13 @@ class Model(BaseModel):
 
     @property
     def active_deployment(self) -> Deployment | None:
-        for d in self.deployments:
-            if d.status is DeploymentStatus.ACTIVE:
+        # The one serving production (several versions are ACTIVE when other environments or a
+        # canary serve too); a platform that does not say which environment: the newest ACTIVE.
+        active = [d for d in self.deployments if d.status is DeploymentStatus.ACTIVE]
+        for d in active:
+            if d.environment == "production":
                 return d
-        return None
+        return next((d for d in active if d.environment is None), None)
 
     @model_validator(mode="after")
     def _sorted(self) -> Model:

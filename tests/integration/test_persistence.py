@@ -87,6 +87,7 @@ def test_migrations_build_exactly_the_models_and_are_idempotent(db_url: str) -> 
         "models",
         "deployments",
         "replicas",
+        "environments",
         "deployment_events",
         "api_keys",
         "secrets",
@@ -146,7 +147,7 @@ def test_create_read_update_delete(sessions: sessionmaker[Session]) -> None:
     with session_scope(sessions) as session:
         assert services.get_model(session, name="minilm") is None
         # ON DELETE CASCADE reached every table (foreign keys are enforced on SQLite too).
-        for table in (orm.Deployment, orm.Replica, orm.DeploymentEvent):
+        for table in (orm.Deployment, orm.Replica, orm.DeploymentEvent, orm.Environment):
             assert session.scalars(select(table)).all() == []
     with pytest.raises(NotFound), session_scope(sessions) as session:
         services.delete_model(session, name="minilm")
@@ -197,7 +198,7 @@ def test_status_changes_append_events_and_one_deployment_stays_active(
         )
         session.add(second)
         session.flush()
-        second_id = second.id
+        second_id, model_id = second.id, model.id
     with session_scope(sessions) as session:
         services.activate_deployment(session, deployment_id=second_id)
 
@@ -208,9 +209,13 @@ def test_status_changes_append_events_and_one_deployment_stays_active(
         assert [(e.kind, e.status) for e in events] == [
             ("created", DeploymentStatus.PENDING),
             ("status", DeploymentStatus.ACTIVE),
+            ("traffic_shifted", DeploymentStatus.ACTIVE),
             ("status", DeploymentStatus.SUPERSEDED),
         ]
-        assert events[-1].message == "superseded by version 2"
+        assert events[-1].message == "superseded by version 2 in production"
+        production = services.get_environment(session, model_id=model_id, name="production")
+        assert production is not None
+        assert (production.deployment_id, production.previous_deployment_id) == (second_id, first)
         later = services.list_events_since(session, deployment_id=first, after_id=events[0].id)
         assert [e.id for e in later] == [e.id for e in events[1:]]
         assert all(e.at.tzinfo is UTC for e in events)
@@ -321,3 +326,63 @@ def test_postgres_urls_use_psycopg_3() -> None:
     for url in ("postgresql://u@h/db", "postgres://u@h/db", "postgresql+psycopg://u@h/db"):
         assert normalize_url(url).drivername == "postgresql+psycopg"
     assert make_url("sqlite:///x.db") == normalize_url("sqlite:///x.db")
+
+
+def test_migration_0006_gives_existing_models_environments(db_url: str) -> None:
+    upgrade_database(db_url, "0005")
+    engine = make_engine(db_url)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    if engine.dialect.name == "sqlite":
+        now = now.replace(tzinfo=None)
+    scaling = {
+        "min_replicas": 1,
+        "max_replicas": 3,
+        "concurrency_target": 2.0,
+        "max_concurrency": 4,
+        "scale_down_delay_s": 30.0,
+        "autoscaling_window_s": 60.0,
+        "max_queue": 64,
+        "autoscaling_policy": "ray_serve",
+    }
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO models (id, name, created_at, min_replicas, max_replicas, "
+                    "concurrency_target, max_concurrency, scale_down_delay_s, "
+                    "autoscaling_window_s, max_queue, autoscaling_policy) VALUES ('m1', 'old', "
+                    ":now, :min_replicas, :max_replicas, :concurrency_target, :max_concurrency, "
+                    ":scale_down_delay_s, :autoscaling_window_s, :max_queue, :autoscaling_policy)"
+                ),
+                {"now": now, **scaling},
+            )
+            for dep_id, version, status in (("d1", 1, "SUPERSEDED"), ("d2", 2, "ACTIVE")):
+                conn.execute(
+                    text(
+                        "INSERT INTO deployments (id, model_id, version, hf_repo, engine, "
+                        "status, created_at, updated_at, secret_names) VALUES (:id, 'm1', "
+                        ":version, 'org/old', 'transformers', :status, :now, :now, '[]')"
+                    ),
+                    {"id": dep_id, "version": version, "status": status, "now": now},
+                )
+    finally:
+        engine.dispose()
+
+    upgrade_database(db_url)
+
+    engine = make_engine(db_url)
+    try:
+        with session_scope(make_sessionmaker(engine)) as session:
+            envs = {e.name: e for e in services.list_environments(session, model_id="m1")}
+            assert set(envs) == {"development", "staging", "production"}
+            assert envs["production"].deployment_id == "d2"
+            assert envs["staging"].deployment_id is None
+            assert all(e.scaling == Scaling.model_validate(scaling) for e in envs.values())
+            old = session.get_one(orm.Deployment, "d1")
+            assert (old.target_environment, old.config, old.created_by) == (
+                "production",
+                {},
+                None,
+            )
+    finally:
+        engine.dispose()

@@ -159,8 +159,11 @@ def test_missing_repo_fails_with_reason_and_leaves_no_replica(platform: Platform
     assert "not found in the local cache" in done["error"]
     assert "offline" in done["error"]
     assert live_replica_pids(platform) == []
-    dup = platform.graphql(DEPLOY, input={"name": "ghost", "huggingFaceRepo": "a/b"})["deployModel"]
-    assert dup["__typename"] == "ValidationError" and dup["field"] == "name"
+    # The name exists: deploying it again is its next version (which fails the same way).
+    again = platform.deploy(name="ghost", huggingFaceRepo="nobody/still-not-in-cache")
+    done = wait_status(platform, "ghost", timeout_s=60)
+    assert (done["id"], done["status"]) == (again["id"], "FAILED")
+    assert live_replica_pids(platform) == []
 
 
 def test_sigkill_leaves_no_orphans_and_restart_restores(tmp_path: Path, tiny_hf_home: Path) -> None:

@@ -163,6 +163,30 @@ def build_tiny_bert_classifier(hf_home: Path, repo_id: str = "plinth-test/tiny-c
     return _register(hf_home, repo_id, save)
 
 
+def build_tiny_failing_classifier(
+    hf_home: Path, repo_id: str = "plinth-test/tiny-failing-classifier"
+) -> Path:
+    """A BERT classifier that loads and warms up, then fails on real inputs: its embedding table
+    stops at the last token of the engine's warm-up text ("warm up"), so a text with a later
+    word of the vocabulary (e.g. "hello world") indexes past it and the forward pass raises."""
+    import torch
+    from transformers import BertForSequenceClassification
+
+    torch.manual_seed(SEED)
+    tokenizer = _bert_tokenizer(max_length=128)
+    vocab_size = max(tokenizer("warm up")["input_ids"]) + 1
+    assert max(tokenizer("hello world")["input_ids"]) >= vocab_size
+    labels = dict(enumerate(CLASSIFIER_LABELS))
+    config = _bert_config(vocab_size, id2label=labels, label2id={v: k for k, v in labels.items()})
+    model = BertForSequenceClassification(config)
+
+    def save(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+    return _register(hf_home, repo_id, save)
+
+
 def _gpt2_tokenizer() -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Tokenizer

@@ -66,10 +66,16 @@ class DeployActivities:
                 ready=sum(1 for r in replicas if r.state == ReplicaState.READY.value),
                 live=sum(1 for r in replicas if r.state != ReplicaState.FAILED.value),
                 total=len(replicas),
-                wanted=max(dep.model.min_replicas, 1),
+                wanted=max(self._rollout_min(session, dep), 1),
                 failed_error=failed[0].error if failed else None,
                 status=dep.status,
             )
+
+    @staticmethod
+    def _rollout_min(session: Session, dep: orm.Deployment) -> int:
+        # A rollout starts at the minimum of the environment it goes into.
+        env = services.get_environment(session, model_id=dep.model_id, name=dep.target_environment)
+        return env.min_replicas if env is not None else dep.model.min_replicas
 
     # -- activities ----------------------------------------------------------------------------
 
@@ -167,7 +173,12 @@ class DeployActivities:
             if session.get(orm.Deployment, deployment_id) is None:
                 return False
             services.set_deployment_status(
-                session, deployment_id=deployment_id, status=status, error=error, message=message
+                session,
+                deployment_id=deployment_id,
+                status=status,
+                error=error,
+                message=message,
+                kind="failed" if status is DeploymentStatus.FAILED else "status",
             )
             return True
 

@@ -9,6 +9,12 @@ export type TypedDocument<TResult, TVariables> = {
   readonly __types?: [TResult, TVariables];
 };
 
+export type AutoRollbackInput = {
+  maxErrorRate?: number | null;
+  maxP95Ms?: number | null;
+  windowSeconds?: number;
+};
+
 export type CreateApiKeyInput = {
   scopes: Array<string>;
   name?: string | null;
@@ -23,6 +29,7 @@ export type DeployModelInput = {
   engine?: string | null;
   scaling?: ScalingInput | null;
   secrets?: Array<string> | null;
+  environment?: string | null;
 };
 
 export type DeployPackageInput = {

@@ -43,6 +43,7 @@ REST: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/v1/async/{request_id}"): INVOKERS,
     ("GET", "/v1/batch/{job_id}"): INVOKERS,
     ("GET", "/v1/batch/{job_id}/output"): INVOKERS,
+    ("POST", "/v1/models/{name}/environments/{env}/predict"): {"invoke_this", "admin"},
     ("GET", "/metrics"): READERS,
     ("POST", "/v1/packages"): DEPLOYERS,
     ("GET", "/graphql"): VALID,
@@ -97,6 +98,25 @@ GRAPHQL: dict[str, tuple[str, set[str]]] = {
     "Mutation.replayWebhook": ('mutation { replayWebhook(id: "nope") { __typename } }', VALID),
     "Mutation.revealWebhookSecret": ("mutation { revealWebhookSecret { __typename } }", VALID),
     "Mutation.rotateWebhookSecret": ("mutation { rotateWebhookSecret { secret } }", VALID),
+    "Query.modelEvents": ('{ modelEvents(model: "nope") { id } }', READERS),
+    "Mutation.createEnvironment": (
+        'mutation { createEnvironment(model: "nope", name: "qa") { __typename } }',
+        DEPLOYERS,
+    ),
+    "Mutation.promoteDeployment": (
+        'mutation { promoteDeployment(deploymentId: "nope") { __typename } }',
+        DEPLOYERS,
+    ),
+    "Mutation.rollback": ('mutation { rollback(model: "nope") { __typename } }', DEPLOYERS),
+    "Mutation.startCanary": (
+        'mutation { startCanary(model: "nope", deploymentId: "x", percent: 5) { __typename } }',
+        DEPLOYERS,
+    ),
+    "Mutation.promoteCanary": (
+        'mutation { promoteCanary(model: "nope") { __typename } }',
+        DEPLOYERS,
+    ),
+    "Mutation.abortCanary": ('mutation { abortCanary(model: "nope") { __typename } }', DEPLOYERS),
     "Subscription.deploymentEvents": (
         'subscription { deploymentEvents(id: "nope") { id } }',
         READERS,
@@ -127,7 +147,7 @@ def test_the_matrix_covers_every_route_and_root_field(env: AuthApp) -> None:
 
 def _call_rest(env: AuthApp, method: str, path: str, caller: str) -> Any:
     headers = env.headers(caller)
-    url = path.replace("{name}", MODEL)
+    url = path.replace("{name}", MODEL).replace("{env}", "staging")
     if method == "POST" and path == "/graphql":
         return env.client.post(url, json={"query": "{ __typename }"}, headers=headers)
     if method == "POST":

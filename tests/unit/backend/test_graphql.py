@@ -104,17 +104,18 @@ def test_deploy_model_rejects_invalid_input_naming_the_field(
     assert harness.gql("{ models { name } }")["models"] == []
 
 
-def test_deploy_model_rejects_a_duplicate_name(harness: Harness) -> None:
-    assert deploy(harness)["__typename"] == "Deployment"
+def test_deploying_an_existing_name_creates_the_next_version(harness: Harness) -> None:
+    first = deploy(harness)
+    assert first["__typename"] == "Deployment"
 
-    result = deploy(harness, huggingFaceRepo="other/repo")
+    second = deploy(harness, huggingFaceRepo="other/repo")
 
-    assert result == {
-        "__typename": "ValidationError",
-        "field": "name",
-        "message": "model 'minilm' already exists; delete it first or choose another name",
-    }
-    assert len(harness.starter.started) == 1
+    assert second["__typename"] == "Deployment", second
+    assert (first["version"], second["version"]) == (1, 2)
+    assert second["huggingFaceRepo"] == "other/repo"
+    assert harness.starter.started == [first["id"], second["id"]]
+    versions = harness.gql(MODEL, name="minilm")["model"]["deployments"]
+    assert [d["version"] for d in versions] == [2, 1]
 
 
 def test_a_deploy_that_cannot_start_is_failed_with_the_reason(harness: Harness) -> None:
@@ -237,8 +238,14 @@ def test_model_shows_deployments_replicas_and_events(harness: Harness) -> None:
         }
     ]
     events = deployment["events"]
-    assert [e["kind"] for e in events] == ["created", "resolved", "status", "status"]
-    assert [e["status"] for e in events] == ["PENDING", "PENDING", "DEPLOYING", "ACTIVE"]
+    assert [e["kind"] for e in events] == [
+        "created",
+        "resolved",
+        "status",
+        "status",
+        "traffic_shifted",
+    ]
+    assert [e["status"] for e in events] == ["PENDING", "PENDING", "DEPLOYING", "ACTIVE", "ACTIVE"]
     assert all(e["deploymentId"] == deployment_id for e in events)
     assert [int(e["id"]) for e in events] == sorted(int(e["id"]) for e in events)
 
@@ -263,8 +270,9 @@ def test_nested_lists_cost_one_query_per_level_not_per_parent(harness: Harness) 
 
     assert len(models) == 5
     assert all(len(m["deployments"]) == 1 for m in models)
-    # models + deployments (activeDeployment shares the batch) + replicas + events.
-    assert len(statements) == 4, statements
+    # models + deployments (activeDeployment shares the batch) and the environments they serve
+    # + replicas + events.
+    assert len(statements) == 5, statements
 
 
 def test_deployment_by_id(harness: Harness) -> None:

@@ -83,6 +83,7 @@ def test_streams_past_then_new_events_and_completes_when_active(harness: Harness
         active = _next_event(ws)
         assert active["status"] == "ACTIVE"
         assert int(active["id"]) > int(deploying["id"]) > int(created["id"])
+        assert _next_event(ws)["kind"] == "traffic_shifted"
 
         assert ws.receive_json() == {"type": "complete", "id": "1"}
 

@@ -367,3 +367,33 @@ async def test_replica_dropped_after_a_connection_error_rejoins_when_healthy(wor
     await world.controller.check_health()  # healthy: routed again, the waiter is served
     answer = json.loads(await waiting)
     assert answer["replica"] == rid and answer["echo"]["id"] == "x"
+
+
+async def test_routes_are_per_environment_with_an_exact_canary_share(world: World) -> None:
+    production = dataclasses.replace(spec("d1", min_replicas=1), version=1)
+    staging = dataclasses.replace(spec("d2", min_replicas=1), version=2, environment="staging")
+    canary = dataclasses.replace(spec("d3", min_replicas=1), version=3, canary_percent=25.0)
+    world.set_desired(production, staging, canary)
+    await world.tick()
+    await world.tick()
+    plane = world.controller.plane
+    assert plane.routable("m", "production") and plane.routable("m", "staging")
+    assert not plane.routable("m", "development")
+
+    served = [
+        (await plane.predict_routed("m", payload(), environment="production")).version
+        for _ in range(40)
+    ]
+    assert served.count(3) == 10 and served.count(1) == 30
+    staged = await plane.predict_routed("m", payload(), environment="staging")
+    assert (staged.version, staged.deployment_id) == (2, "d2")
+    keyed = {(await plane.predict_routed("m", payload(), key="k1")).version for _ in range(20)}
+    assert len(keyed) == 1
+    assert plane.stats("d3").requests == 10 + (20 if keyed == {3} else 0)
+
+    world.set_desired(production, staging)  # canary aborted: all traffic to the primary again
+    await world.tick()
+    served = [(await plane.predict_routed("m", payload())).version for _ in range(10)]
+    assert served == [1] * 10
+    with pytest.raises(ModelNotRoutable):
+        await plane.predict("m", payload(), environment="qa")

@@ -1,0 +1,1 @@
+"""Promote, rollback and canary: zero-downtime traffic moves between a model's deployments."""
