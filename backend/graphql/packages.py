@@ -32,6 +32,7 @@ from backend import services
 from backend.errors import NotFound, ValidationFailed
 from backend.graphql import types as t
 from backend.graphql.context import Context
+from backend.graphql.lifecycle import caller_prefix
 from backend.services.packages import (
     PackageStore,
     create_package_deployment,
@@ -134,6 +135,7 @@ class PackagesMutation:
                 scaling=changes,
                 secret_names=deploy.secrets,
                 environment=deploy.environment,
+                created_by=caller_prefix(context),
             )
             return t.deployment_from_row(row, name)
 

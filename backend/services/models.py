@@ -91,7 +91,6 @@ def create_deployment(
     as environment variables. An unknown `environment` of an existing model is NotFound (field
     `environment`).
     """
-    from backend.services import environments as envs
 
     try:
         validate_name(name, field="name")
@@ -126,6 +125,41 @@ def create_deployment(
         "secrets": list(secret_names),
         "environment": environment,
     }
+    return create_validated_deployment(
+        session,
+        name=name,
+        hf_repo=hf_repo,
+        revision=revision,
+        task=task,
+        engine=engine,
+        scaling=scaling,
+        secret_names=secret_names,
+        environment=environment,
+        created_by=created_by,
+        config=config,
+    )
+
+
+def create_validated_deployment(
+    session: Session,
+    *,
+    name: str,
+    hf_repo: str,
+    revision: str | None,
+    task: str | None,
+    engine: str,
+    scaling: Scaling | Mapping[str, Any] | None,
+    secret_names: Sequence[str],
+    environment: str,
+    created_by: str | None,
+    config: dict[str, Any],
+    new_model_scaling: Scaling | None = None,
+) -> orm.Deployment:
+    """`create_deployment` after its source checks (custom packages come in here with their
+    own): version 1 of a new model with the default environments, whose scaling starts from
+    `new_model_scaling` (default `Scaling()`), else the next version of the existing one."""
+    from backend.services import environments as envs
+
     existing = get_model(session, name=name)
     if existing is not None:
         return _new_version(
@@ -146,7 +180,7 @@ def create_deployment(
         scaling = check_scaling(scaling)
     else:
         config["scaling"] = {k: v for k, v in (scaling or {}).items() if v is not None}
-        scaling = build_scaling(Scaling(), scaling or {})
+        scaling = build_scaling(new_model_scaling or Scaling(), scaling or {})
     secrets = check_secrets_exist(session, names=secret_names)
 
     model = orm.Model(name=name)

@@ -25,15 +25,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from backend.db import models as orm
 from backend.errors import NotFound, ValidationFailed
-from backend.services.models import build_scaling, latest_deployment
+from backend.services.models import create_validated_deployment
 from backend.services.secrets import check_secrets_exist
 from plinth.package import Package, PackageError, extract_archive, load_package
-from plinth.types import DeploymentStatus, FieldError, Scaling, validate_name
+from plinth.types import FieldError, Scaling, validate_name
 
 PACKAGE_SOURCE = "package"  # `hf_repo` of a package deployment
 _HEX = frozenset("0123456789abcdef")
@@ -88,9 +87,10 @@ def create_package_deployment(
     scaling: Mapping[str, Any] | None = None,
     secret_names: Sequence[str] | None = None,
     environment: str | None = None,
+    created_by: str | None = None,
 ) -> orm.Deployment:
-    """A PENDING custom deployment of a stored package (see the module docstring).
-    `environment` is only recorded in the "created" event for now."""
+    """A PENDING custom deployment of a stored package (see the module docstring), rolled out
+    into `environment` (default production) like any deploy."""
     try:
         validate_name(name, field="name")
     except FieldError as exc:
@@ -102,42 +102,26 @@ def create_package_deployment(
         raise ValidationFailed(
             exc.field, f"{exc.message} (plinth.yaml lists the secrets the model needs)"
         ) from exc
-    model = session.scalar(select(orm.Model).where(orm.Model.name == name))
-    if model is None:
-        concurrency = package.config.predict_concurrency
-        default_target = Scaling().concurrency_target
-        base = Scaling(
-            max_concurrency=concurrency, concurrency_target=min(default_target, concurrency)
-        )
-        model = orm.Model(name=name)
-        model.scaling = build_scaling(base, scaling or {})
-        session.add(model)
-        version = 1
-    else:
-        if scaling:
-            model.scaling = build_scaling(model.scaling, scaling)
-        latest = latest_deployment(session, model_id=model.id)
-        version = 1 if latest is None else latest.version + 1
-    deployment = orm.Deployment(
-        model=model,
-        version=version,
+    concurrency = package.config.predict_concurrency
+    base = Scaling(
+        max_concurrency=concurrency,
+        concurrency_target=min(Scaling().concurrency_target, concurrency),
+    )
+    deployment = create_validated_deployment(
+        session,
+        name=name,
         hf_repo=PACKAGE_SOURCE,
         revision=package.digest,
-        model_path=str(package.path),
         task=package.config.task,
         engine="custom",
+        scaling=scaling or {},
         secret_names=secrets,
-        status=DeploymentStatus.PENDING,
+        environment=environment or "production",
+        created_by=created_by,
+        config={"package": package.digest, "environment": environment or "production"},
+        new_model_scaling=base,
     )
-    deployment.events.append(
-        orm.DeploymentEvent(
-            kind="created",
-            status=DeploymentStatus.PENDING,
-            message=f"deployment of package {package.digest[:19]} requested (version {version}"
-            + (f", environment {environment})" if environment else ")"),
-        )
-    )
-    session.add(deployment)
+    deployment.model_path = str(package.path)
     session.flush()
     return deployment
 

@@ -130,7 +130,9 @@ def test_deploy_package_creates_versions_of_a_custom_model(
     assert (second["__typename"], second["version"]) == ("Deployment", 2)
     with session_scope(harness.sessions) as session:
         events = services.list_events_since(session, deployment_id=second["id"])
-        assert "environment development" in events[0].message
+        assert "for development" in events[0].message
+        row = services.require_deployment(session, deployment_id=second["id"])
+        assert row.target_environment == "development"
 
 
 def test_deploy_package_refusals(harness: Harness, tmp_path: Path) -> None:
