@@ -133,6 +133,11 @@ class LocalProcessRuntime:
         self._preexec = pdeathsig_preexec()
 
     def command(self, spec: ReplicaSpec, port: int) -> list[str]:
+        batching: list[str] = []
+        if spec.max_batch_size is not None:
+            batching += ["--max-batch-size", str(spec.max_batch_size)]
+        if spec.max_batch_wait_ms is not None:
+            batching += ["--max-batch-wait-ms", repr(spec.max_batch_wait_ms)]
         return [
             self.python,
             "-m",
@@ -157,6 +162,7 @@ class LocalProcessRuntime:
             str(port),
             "--parent-pid",
             str(os.getpid()),
+            *batching,
         ]
 
     def log_path(self, spec: ReplicaSpec) -> Path:

@@ -183,13 +183,22 @@ def _gpt2_tokenizer() -> Any:
     return GPT2Tokenizer(vocab=state["vocab"], merges=merges, model_max_length=64)
 
 
+# A minimal chat template in the Jinja dialect transformers renders (for /v1/chat/completions).
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
 def build_tiny_gpt2(hf_home: Path, repo_id: str = "plinth-test/tiny-gpt2") -> Path:
-    """A GPT-2 causal LM with a 64-token context and a byte-level BPE tokenizer."""
+    """A GPT-2 causal LM with a 64-token context, a byte-level BPE tokenizer and a chat
+    template."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(SEED)
     tokenizer = _gpt2_tokenizer()
+    tokenizer.chat_template = CHAT_TEMPLATE
     eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     config = GPT2Config(
         vocab_size=len(tokenizer),
