@@ -35,6 +35,7 @@ from backend.graphql.schema import build_schema
 from backend.interfaces import DeployStarter, PredictPlane, Wake
 from backend.logs import replica_log_root
 from backend.metrics_route import create_metrics_router
+from backend.openai_api import create_openai_router
 from backend.rest import create_rest_router, install_error_handlers
 from backend.secrets import SecretBox, load_secret_box
 from backend.settings import Settings
@@ -118,6 +119,11 @@ def create_app(
     app.include_router(graphql, prefix="/graphql", include_in_schema=False)
     app.include_router(
         create_rest_router(
+            plane=plane, sessions=sessions, predict_timeout_s=settings.predict_timeout_s
+        )
+    )
+    app.include_router(
+        create_openai_router(
             plane=plane, sessions=sessions, predict_timeout_s=settings.predict_timeout_s
         )
     )

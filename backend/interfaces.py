@@ -3,13 +3,19 @@
 - `DeployStarter.start_deploy(deployment_id)`: begin the deploy of a committed PENDING deployment
   (the platform starts the Temporal `DeployModel` workflow; tests record calls).
 - `PredictPlane`: the serving data plane (`serving.plane.DataPlane` satisfies it).
+- `StreamingPlane`: a data plane that can also stream generations (`DataPlane` can); the
+  streaming and OpenAI-compatible routes check for it at run time, so a plane without it still
+  serves every other route.
 - `Wake`: poke the controller to reload desired state now (after scaling changes and deletes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from serving.router import ReplicaStream
 
 
 class DeployStarter(Protocol):
@@ -22,6 +28,15 @@ class PredictPlane(Protocol):
         ...
 
     def routable(self, model_name: str) -> bool: ...
+
+
+@runtime_checkable
+class StreamingPlane(Protocol):
+    async def open_stream(
+        self, model_name: str, payload: bytes, *, timeout_s: float = 60.0
+    ) -> ReplicaStream:
+        """An accepted streamed generation; the caller must `aclose()` it."""
+        ...
 
 
 Wake = Callable[[], None]

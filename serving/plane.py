@@ -15,9 +15,9 @@ import asyncio
 from collections.abc import Mapping
 
 from serving.errors import ModelNotRoutable, RequestTimeout
-from serving.router import ColdStartAnswer, Router, RouterClosed
+from serving.router import ColdStartAnswer, ReplicaStream, Router, RouterClosed
 
-__all__ = ["ColdStartAnswer", "DataPlane"]
+__all__ = ["ColdStartAnswer", "DataPlane", "ReplicaStream"]
 
 
 class DataPlane:
@@ -48,6 +48,30 @@ class DataPlane:
             except RouterClosed:
                 # Its deployment was retired while the request waited (a new version took over):
                 # route again to whatever the table points at now.
+                if self._routes.get(model_name) is router:
+                    raise ModelNotRoutable(model_name) from None
+                continue
+
+    async def open_stream(
+        self, model_name: str, payload: bytes, *, timeout_s: float = 60.0
+    ) -> ReplicaStream:
+        """A streamed generation on the model's ACTIVE deployment (`Router.open_stream`); the
+        caller must `aclose()` it. Re-routes like `predict` when the deployment is retired while
+        the request waits for a slot."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            router = self._routes.get(model_name)
+            if router is None:
+                raise ModelNotRoutable(model_name)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise RequestTimeout(model_name, timeout_s)
+            try:
+                return await router.open_stream(payload, timeout_s=remaining)
+            except RequestTimeout:
+                raise RequestTimeout(model_name, timeout_s) from None
+            except RouterClosed:
                 if self._routes.get(model_name) is router:
                     raise ModelNotRoutable(model_name) from None
                 continue

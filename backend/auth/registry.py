@@ -30,6 +30,11 @@ REST_ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/"): Access.PUBLIC,
     ("GET", "/assets/{path:path}"): Access.PUBLIC,
     ("POST", "/v1/models/{name}/predict"): Access.INVOKE,
+    # OpenAI-compatible API (backend.openai_api): the model is named in the body.
+    ("POST", "/v1/chat/completions"): Access.INVOKE_BODY,
+    ("POST", "/v1/completions"): Access.INVOKE_BODY,
+    ("POST", "/v1/embeddings"): Access.INVOKE_BODY,
+    ("GET", "/v1/models"): Access.AUTHENTICATED,  # lists only the models the key may invoke
     ("GET", "/metrics"): Access.READ,  # Prometheus scrapes with a read-only key
     ("GET", "/graphql"): Access.AUTHENTICATED,
     ("POST", "/graphql"): Access.AUTHENTICATED,

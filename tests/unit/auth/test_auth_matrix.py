@@ -34,6 +34,11 @@ REST: dict[tuple[str, str], set[str]] = {
     ("GET", "/"): PUBLIC,
     ("GET", "/assets/{path:path}"): PUBLIC,
     ("POST", "/v1/models/{name}/predict"): {"invoke_this", "admin"},
+    # OpenAI-compatible: the model ("minilm") is named in the body.
+    ("POST", "/v1/chat/completions"): {"invoke_this", "admin"},
+    ("POST", "/v1/completions"): {"invoke_this", "admin"},
+    ("POST", "/v1/embeddings"): {"invoke_this", "admin"},
+    ("GET", "/v1/models"): VALID,  # each key sees only the models it may invoke
     ("GET", "/metrics"): READERS,
     ("GET", "/graphql"): VALID,
     ("POST", "/graphql"): VALID,
@@ -41,6 +46,11 @@ REST: dict[tuple[str, str], set[str]] = {
 }
 
 MODEL = "minilm"
+OPENAI_BODIES: dict[str, dict[str, Any]] = {
+    "/v1/chat/completions": {"model": MODEL, "messages": [{"role": "user", "content": "x"}]},
+    "/v1/completions": {"model": MODEL, "prompt": "x"},
+    "/v1/embeddings": {"model": MODEL, "input": "x"},
+}
 # "Root.field" -> (document, callers allowed)
 GRAPHQL: dict[str, tuple[str, set[str]]] = {
     "Query.models": ("{ models { name } }", READERS),
@@ -102,6 +112,8 @@ def _call_rest(env: AuthApp, method: str, path: str, caller: str) -> Any:
     url = path.replace("{name}", MODEL)
     if method == "POST" and path == "/graphql":
         return env.client.post(url, json={"query": "{ __typename }"}, headers=headers)
+    if method == "POST" and path in OPENAI_BODIES:
+        return env.client.post(url, json=OPENAI_BODIES[path], headers=headers)
     if method == "POST":
         return env.client.post(url, json={"inputs": "x"}, headers=headers)
     params = {"query": "{ __typename }"} if path == "/graphql" else None
@@ -138,7 +150,8 @@ def test_rest_route(env: AuthApp, method: str, path: str, caller: str) -> None:
     else:
         assert response.status_code == 403
         assert error["type"] == "forbidden"
-        scope = f"invoke:{MODEL}" if "{name}" in path else "read"
+        named = "{name}" in path or path in OPENAI_BODIES
+        scope = f"invoke:{MODEL}" if named else "read"
         assert error["required_scope"] == scope
         assert scope in error["message"]
 

@@ -1,0 +1,464 @@
+"""The OpenAI-compatible API: `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`,
+`/v1/models`, so that the official `openai` client works with `base_url=<plinth>/v1` and a Plinth
+API key.
+
+Routing: the body's `model` is a Plinth model name; the request goes through the same data plane
+as predict (concurrency slots, queue, cold start). Authorization reads that field too
+(`Access.INVOKE_BODY`, see `backend.auth.http`), so an `invoke:NAME` key calls NAME only.
+`GET /v1/models` lists the models the key may invoke (every model for `invoke`, `read`, `deploy`,
+`admin`; NAME only for `invoke:NAME`).
+
+Mapping:
+- chat completions send `messages` to the replica, which renders them with the model's own chat
+  template (`tokenizer.apply_chat_template`; a model without one answers 400). Completions send
+  `prompt` (one string). Both always run as a replica stream (`/predict_stream`), which reports
+  the finish reason and token usage; without `stream: true` the pieces are joined into one answer.
+- `max_tokens` / `max_completion_tokens` -> `max_new_tokens` (the engine's default, 20, when
+  absent); `temperature` 0 or absent -> greedy decoding, above 0 -> sampling with it; `top_p`
+  applies when sampling. `n` must be 1; `stop` sequences are not supported yet (400, `param`
+  "stop"); other OpenAI fields (user, seed, logit_bias, ...) are accepted and ignored.
+- `stream: true` answers OpenAI's server-sent events: `data: {chunk}` per piece, a last chunk with
+  `finish_reason`, a usage chunk (empty `choices`) when `stream_options.include_usage`, then
+  `data: [DONE]`. A client that disconnects stops the generation and frees the slot.
+- embeddings run predict with `return_token_counts` (usage.prompt_tokens); `encoding_format`
+  "float" or "base64" (little-endian float32, what the `openai` client asks for by default);
+  `dimensions` is refused unless it equals the model's size.
+
+Errors use OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, which is also
+Plinth's (`type`, `message`) plus `param` and `code`: 400 `invalid_request_error` for bad bodies
+and for models that cannot do the operation, 404 `model_not_found`, and the data plane's own
+status otherwise (429 with Retry-After, 503, 504, 502).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import struct
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.background import BackgroundTask
+
+from backend import services
+from backend.auth.scopes import Access, Principal
+from backend.db.session import session_scope
+from backend.interfaces import PredictPlane, StreamingPlane
+from serving import sse
+from serving.errors import InvalidInput, ModelNotRoutable, ServingError
+from serving.router import ReplicaStream
+
+MAX_TOKENS_CAP = 512  # serving.engines.transformers_engine.MAX_NEW_TOKENS_CAP
+_REQUEST_BODY = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+
+
+class OpenAIError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        error_type: str = "invalid_request_error",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.error_type = error_type
+        self.headers = headers
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+
+
+def _from_serving(exc: ServingError, *, operation: str) -> OpenAIError:
+    """A data-plane error in OpenAI's shape; a replica's 422 becomes a 400 naming the param."""
+    if isinstance(exc, InvalidInput):
+        field = exc.field
+        if field in ("stream", "parameters.return_token_counts"):
+            return OpenAIError(
+                400, f"this model cannot serve {operation}: {exc.message}", param="model"
+            )
+        param = {"inputs": "input", "messages": "messages"}.get(field.split("[")[0], field)
+        return OpenAIError(400, exc.message, param=param)
+    kind = "rate_limit_error" if exc.status == 429 else exc.type
+    return OpenAIError(exc.status, exc.message, error_type=kind, headers=exc.headers or None)
+
+
+# -- request parsing -------------------------------------------------------------------------
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except ValueError as error:
+        raise OpenAIError(400, f"request body is not valid JSON ({error})") from None
+    if not isinstance(body, dict):
+        raise OpenAIError(400, "request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise OpenAIError(400, "'model' is required: the name of a Plinth model", param="model")
+    return body
+
+
+def _generation_parameters(body: dict[str, Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if body.get("n") not in (None, 1):
+        raise OpenAIError(400, "only n=1 is supported", param="n")
+    if body.get("stop") not in (None, [], ""):
+        raise OpenAIError(400, "stop sequences are not supported yet", param="stop")
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if max_tokens is not None:
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
+            raise OpenAIError(400, "'max_tokens' must be an integer", param="max_tokens")
+        if not 1 <= max_tokens <= MAX_TOKENS_CAP:
+            raise OpenAIError(
+                400, f"'max_tokens' must be between 1 and {MAX_TOKENS_CAP}", param="max_tokens"
+            )
+        params["max_new_tokens"] = max_tokens
+    temperature = body.get("temperature")
+    if temperature is not None:
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
+            raise OpenAIError(400, "'temperature' must be a number", param="temperature")
+        if not 0 <= temperature <= 2:
+            raise OpenAIError(400, "'temperature' must be between 0 and 2", param="temperature")
+    sampling = temperature is not None and temperature > 0
+    params["do_sample"] = sampling
+    if sampling:
+        params["temperature"] = float(temperature)  # type: ignore[arg-type]
+        top_p = body.get("top_p")
+        if top_p is not None:
+            if isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 < top_p <= 1:
+                raise OpenAIError(400, "'top_p' must be in (0, 1]", param="top_p")
+            params["top_p"] = float(top_p)
+    return params
+
+
+def _chat_messages(body: dict[str, Any]) -> list[dict[str, str]]:
+    raw = body.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise OpenAIError(400, "'messages' must be a non-empty list", param="messages")
+    messages: list[dict[str, str]] = []
+    for index, message in enumerate(raw):
+        param = f"messages[{index}]"
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise OpenAIError(400, "each message needs a string 'role'", param=param)
+        content = message.get("content")
+        if content is None:
+            content = ""
+        if isinstance(content, list):  # content parts: only text can be served here
+            texts = []
+            for part in content:
+                if not isinstance(part, dict) or part.get("type") != "text":
+                    raise OpenAIError(400, "only text content parts are supported", param=param)
+                texts.append(str(part.get("text", "")))
+            content = "".join(texts)
+        if not isinstance(content, str):
+            raise OpenAIError(400, "message 'content' must be a string", param=param)
+        messages.append({"role": message["role"], "content": content})
+    return messages
+
+
+def _prompt(body: dict[str, Any]) -> str:
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]
+    if not isinstance(prompt, str):
+        raise OpenAIError(400, "'prompt' must be one string", param="prompt")
+    return prompt
+
+
+def _embedding_inputs(body: dict[str, Any]) -> list[str]:
+    raw = body.get("input")
+    if isinstance(raw, str):
+        return [raw]
+    if isinstance(raw, list) and raw and all(isinstance(item, str) for item in raw):
+        return list(raw)
+    raise OpenAIError(
+        400,
+        "'input' must be a string or a non-empty list of strings (no token arrays)",
+        param="input",
+    )
+
+
+# -- answers ---------------------------------------------------------------------------------
+
+
+def _float32_base64(vector: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+def _chunk_event(data: dict[str, Any]) -> bytes:
+    return sse.event(data)
+
+
+_DONE = b"data: [DONE]\n\n"
+
+
+class _Completion:
+    """Builds chat or text completion objects and chunks for one request."""
+
+    def __init__(self, *, chat: bool, model: str) -> None:
+        self.chat = chat
+        self.model = model
+        self.id = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
+        self.created = int(time.time())
+
+    def _envelope(self, obj: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": obj,
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+        }
+
+    def chunk(self, text: str | None, finish_reason: str | None = None) -> dict[str, Any]:
+        if self.chat:
+            delta: dict[str, Any] = {} if text is None else {"content": text}
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            return self._envelope("chat.completion.chunk", [choice])
+        choice = {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish_reason}
+        return self._envelope("text_completion", [choice])
+
+    def first_chunk(self) -> dict[str, Any]:
+        chunk = self.chunk("")
+        if self.chat:
+            chunk["choices"][0]["delta"] = {"role": "assistant", "content": ""}
+        return chunk
+
+    def usage_chunk(self, usage: dict[str, Any]) -> dict[str, Any]:
+        obj = "chat.completion.chunk" if self.chat else "text_completion"
+        return {**self._envelope(obj, []), "usage": usage}
+
+    def whole(self, text: str, finish_reason: str, usage: dict[str, Any]) -> dict[str, Any]:
+        if self.chat:
+            message = {"role": "assistant", "content": text}
+            choice: dict[str, Any] = {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+            return {**self._envelope("chat.completion", [choice]), "usage": usage}
+        choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}
+        return {**self._envelope("text_completion", [choice]), "usage": usage}
+
+
+async def _collect(stream: ReplicaStream) -> tuple[str, str, dict[str, Any]]:
+    """Join a replica stream: (text, finish_reason, usage); an error event raises OpenAIError."""
+    pieces: list[str] = []
+    try:
+        async for event in sse.parse_events(stream.chunks()):
+            if "text" in event:
+                pieces.append(str(event["text"]))
+            elif event.get("done"):
+                return "".join(pieces), str(event["finish_reason"]), dict(event["usage"])
+            elif "error" in event:
+                message = str(event["error"].get("message", "generation failed"))
+                raise OpenAIError(502, message, error_type="replica_error")
+    finally:
+        await stream.aclose()
+    raise OpenAIError(
+        502, "the replica ended the stream without finishing", error_type="replica_error"
+    )
+
+
+def _stream_response(
+    stream: ReplicaStream, completion: _Completion, *, include_usage: bool
+) -> StreamingResponse:
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            yield _chunk_event(completion.first_chunk())
+            async for event in sse.parse_events(stream.chunks()):
+                if "text" in event:
+                    yield _chunk_event(completion.chunk(str(event["text"])))
+                elif event.get("done"):
+                    yield _chunk_event(completion.chunk(None, str(event["finish_reason"])))
+                    if include_usage:
+                        yield _chunk_event(completion.usage_chunk(dict(event["usage"])))
+                    break
+                elif "error" in event:
+                    error = OpenAIError(
+                        502,
+                        str(event["error"].get("message", "generation failed")),
+                        error_type="replica_error",
+                    )
+                    yield _chunk_event(error.body())
+                    return
+            yield _DONE
+        finally:
+            await stream.aclose()
+
+    return StreamingResponse(
+        events(),
+        media_type=sse.MEDIA_TYPE,
+        headers=sse.STREAM_HEADERS,
+        background=BackgroundTask(stream.aclose),  # runs even when the client left early
+    )
+
+
+# -- the router --------------------------------------------------------------------------------
+
+
+def create_openai_router(
+    *, plane: PredictPlane, sessions: sessionmaker[Session], predict_timeout_s: float
+) -> APIRouter:
+    router = APIRouter(tags=["openai"])
+
+    async def not_found_or_unavailable(name: str) -> OpenAIError:
+        exists = await asyncio.to_thread(_model_exists, sessions, name)
+        if not exists:
+            return OpenAIError(
+                404, f"model '{name}' not found", param="model", code="model_not_found"
+            )
+        return OpenAIError(
+            503,
+            f"model '{name}' has no active deployment serving it yet",
+            error_type="unavailable",
+            headers={"Retry-After": "5"},
+        )
+
+    async def generate(body: dict[str, Any], payload: dict[str, Any], *, chat: bool) -> Response:
+        name = str(body["model"])
+        if not isinstance(plane, StreamingPlane):
+            raise OpenAIError(501, "this server cannot generate", error_type="not_implemented")
+        operation = "chat completions" if chat else "completions"
+        try:
+            stream = await plane.open_stream(
+                name, json.dumps(payload).encode(), timeout_s=predict_timeout_s
+            )
+        except ModelNotRoutable:
+            raise await not_found_or_unavailable(name) from None
+        except ServingError as exc:
+            raise _from_serving(exc, operation=operation) from None
+        completion = _Completion(chat=chat, model=name)
+        if body.get("stream") is True:
+            options = body.get("stream_options")
+            include_usage = isinstance(options, dict) and options.get("include_usage") is True
+            return _stream_response(stream, completion, include_usage=include_usage)
+        text, finish_reason, usage = await _collect(stream)
+        return JSONResponse(completion.whole(text, finish_reason, usage))
+
+    @router.post(
+        "/v1/chat/completions",
+        openapi_extra={"requestBody": _REQUEST_BODY},
+        response_class=Response,
+    )
+    async def chat_completions(request: Request) -> Response:
+        try:
+            body = await _body(request)
+            payload = {"messages": _chat_messages(body), "parameters": _generation_parameters(body)}
+            return await generate(body, payload, chat=True)
+        except OpenAIError as error:
+            return error.response()
+
+    @router.post(
+        "/v1/completions", openapi_extra={"requestBody": _REQUEST_BODY}, response_class=Response
+    )
+    async def completions(request: Request) -> Response:
+        try:
+            body = await _body(request)
+            payload = {"inputs": _prompt(body), "parameters": _generation_parameters(body)}
+            return await generate(body, payload, chat=False)
+        except OpenAIError as error:
+            return error.response()
+
+    @router.post(
+        "/v1/embeddings", openapi_extra={"requestBody": _REQUEST_BODY}, response_class=Response
+    )
+    async def embeddings(request: Request) -> Response:
+        try:
+            body = await _body(request)
+            return await embed(body)
+        except OpenAIError as error:
+            return error.response()
+
+    async def embed(body: dict[str, Any]) -> Response:
+        name = str(body["model"])
+        texts = _embedding_inputs(body)
+        encoding = body.get("encoding_format") or "float"
+        if encoding not in ("float", "base64"):
+            raise OpenAIError(
+                400, "'encoding_format' must be 'float' or 'base64'", param="encoding_format"
+            )
+        payload = {"inputs": texts, "parameters": {"return_token_counts": True}}
+        try:
+            answer = await plane.predict(
+                name, json.dumps(payload).encode(), timeout_s=predict_timeout_s
+            )
+        except ModelNotRoutable:
+            raise await not_found_or_unavailable(name) from None
+        except ServingError as exc:
+            raise _from_serving(exc, operation="embeddings") from None
+        result = json.loads(answer)
+        vectors: list[list[float]] = result["embeddings"]
+        dimensions = body.get("dimensions")
+        if dimensions is not None and vectors and dimensions != len(vectors[0]):
+            raise OpenAIError(
+                400,
+                f"model '{name}' makes {len(vectors[0])}-dimensional embeddings; "
+                "'dimensions' cannot change that",
+                param="dimensions",
+            )
+        encode: Callable[[list[float]], Any] = _float32_base64 if encoding == "base64" else list
+        tokens = sum(int(n) for n in result.get("token_counts", []))
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": encode(vector)}
+                    for i, vector in enumerate(vectors)
+                ],
+                "model": name,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+    @router.get("/v1/models")
+    async def list_models(request: Request) -> dict[str, Any]:
+        principal: Principal = request.state.principal
+        models = await asyncio.to_thread(_models, sessions)
+        return {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": created, "owned_by": "plinth"}
+                for name, created in models
+                if principal.allows(Access.INVOKE, name)
+            ],
+        }
+
+    return router
+
+
+def _model_exists(sessions: sessionmaker[Session], name: str) -> bool:
+    with session_scope(sessions) as session:
+        return services.get_model(session=session, name=name) is not None
+
+
+def _models(sessions: sessionmaker[Session]) -> list[tuple[str, int]]:
+    with session_scope(sessions) as session:
+        return [
+            (model.name, int(model.created_at.timestamp()))
+            for model in services.list_models(session=session)
+        ]
