@@ -26,6 +26,7 @@ from plinth._admin import AsyncKeys, AsyncSecrets, Keys, Secrets
 from plinth._config import auth_headers, resolve_api_key, resolve_base_url
 from plinth._exceptions import PlinthError
 from plinth._operations import ScalingFields
+from plinth._stream import AsyncTextStream, TextStream, stream_request
 from plinth._watch import DeploymentWatcher
 from plinth.types import Deployment, DeploymentEvent, LogLine, Model, Scaling
 
@@ -275,6 +276,18 @@ class Models:
         """Call a model (`POST /v1/models/{name}/predict`) and return its parsed JSON answer."""
         return self._client.send(ops.predict(name, inputs, parameters, timeout))
 
+    def stream(
+        self,
+        name: str,
+        inputs: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> TextStream:
+        """Stream a text-generation model's output piece by piece (see `plinth._stream`)."""
+        path, body = stream_request(name, inputs, parameters)
+        return TextStream(self._client._http, path, body, timeout)
+
 
 class AsyncModels:
     """`async_client.models`: the same operations as `Models`, awaitable."""
@@ -375,3 +388,15 @@ class AsyncModels:
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> Any:
         return await self._client.send(ops.predict(name, inputs, parameters, timeout))
+
+    def stream(
+        self,
+        name: str,
+        inputs: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> AsyncTextStream:
+        """`async for piece in client.models.stream(...)`: see `Models.stream`."""
+        path, body = stream_request(name, inputs, parameters)
+        return AsyncTextStream(self._client._http, path, body, timeout)
