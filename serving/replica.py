@@ -35,7 +35,8 @@ Lifecycle:
      sent events of the generated text (`serving.sse`); errors before the first event as above.
      The request holds a concurrency slot until its generation ends; a client that disconnects
      stops the generation within one token.
-   GET /health also reports "streams" (generations running) and "batching" (config and counts).
+   GET /health also reports "streams" (generations running), "streams_cancelled" (stopped early
+     because their client left) and "batching" (config, and counts when on).
 4. SIGTERM: stop accepting, let in-flight requests finish for up to --graceful-timeout seconds,
    exit 0.
 """
@@ -189,6 +190,7 @@ class ReplicaServer:
                 "status": "ok",
                 "in_flight": self.in_flight,
                 "streams": self.streams.active,
+                "streams_cancelled": self.streams.cancelled,
                 "batching": batching,
             }
         )
