@@ -11,10 +11,13 @@ How a batch is formed (`take_batch`, a pure function of the queue and the clock)
 2. Requests join it in arrival order while the batch holds at most `max_batch_size` items
    (an item is one input text: a request with 8 texts counts 8). A request larger than the limit
    on its own forms a batch by itself (the engine chunks it).
-3. The batch leaves when it is full (the next request does not fit) or when the oldest request
-   has waited `max_wait_ms`, whichever comes first. Requests that queued while the model was busy
-   have already waited, so the next batch leaves as soon as the model is free: under load the
-   wait costs nothing, and with a single client it adds at most `max_wait_ms`.
+3. The batch leaves when it is full (the next request does not fit) or `max_wait_ms` after both
+   the oldest request arrived and the model became free (the previous batch ended), whichever
+   comes first. Counting from the model becoming free matters under closed-loop load: the
+   clients answered by the previous batch send their next requests within a round trip, and
+   without that short wait they would always miss the batch formed from the requests that
+   queued meanwhile, so the load would stay split into convoys of partial batches. A request
+   therefore waits at most one batch's compute plus `max_wait_ms`; a lone client, `max_wait_ms`.
 
 One batch runs at a time (the engine's forward pass already uses every torch thread). A request
 whose caller went away (its future cancelled) before its batch formed is dropped from the queue.
@@ -105,10 +108,16 @@ def payload_size(payload: Mapping[str, Any]) -> int:
 
 
 def take_batch(
-    queue: deque[Pending], *, now: float, config: BatchingConfig, closing: bool = False
+    queue: deque[Pending],
+    *,
+    now: float,
+    config: BatchingConfig,
+    free_since: float = float("-inf"),
+    closing: bool = False,
 ) -> list[Pending] | float:
     """The next batch, removed from the queue, if it may leave now; else the seconds until it
-    may (the oldest request's wait runs out). Cancelled requests are dropped on the way."""
+    may (see step 3 of the module docstring; `free_since`: when the previous batch ended).
+    Cancelled requests are dropped on the way."""
     while queue and queue[0].future.done():
         queue.popleft()
     if not queue:
@@ -128,7 +137,7 @@ def take_batch(
         if total >= config.max_batch_size:
             full = True
             break
-    waited = now - queue[0].arrived
+    waited = now - max(queue[0].arrived, free_since)
     remaining = config.max_wait_ms / 1000.0 - waited
     if not (full or closing or remaining <= 0):
         return remaining
@@ -185,6 +194,7 @@ class Batcher:
         self._queue: deque[Pending] = deque()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._free_since = float("-inf")
         self.stats = BatchStats()
 
     @property
@@ -220,7 +230,9 @@ class Batcher:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            batch = take_batch(self._queue, now=self._clock(), config=self.config)
+            batch = take_batch(
+                self._queue, now=self._clock(), config=self.config, free_since=self._free_since
+            )
             if isinstance(batch, float):
                 self._wake.clear()
                 try:
@@ -236,6 +248,7 @@ class Batcher:
                 results = await loop.run_in_executor(self._executor, self._run_batch, payloads)
             except Exception as error:  # run_batch itself failed: every request gets the error
                 results = [error] * len(batch)
+            self._free_since = self._clock()
             self.stats.record(sum(p.size for p in batch), len(batch))
             for pending, result in zip(batch, results, strict=True):
                 if pending.future.done():

@@ -203,3 +203,16 @@ def test_generation_batches_with_left_padding(gpt2_path: Path) -> None:
     ]
     together = engine.predict_batch(payloads)
     assert together == [engine.predict(p) for p in payloads]
+
+
+def test_the_wait_counts_from_when_the_model_became_free() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        config = BatchingConfig(max_batch_size=8, max_wait_ms=10)
+        queue = deque(_pending(loop, 1, 0.0) for _ in range(3))
+        # Queued long ago, but the previous batch ended at t=1.0: wait for its clients.
+        assert take_batch(queue, now=1.004, config=config, free_since=1.0) == pytest.approx(0.006)
+        batch = take_batch(queue, now=1.01, config=config, free_since=1.0)
+        assert isinstance(batch, list) and len(batch) == 3
+    finally:
+        loop.close()

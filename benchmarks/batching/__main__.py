@@ -1,0 +1,203 @@
+"""Dynamic batching: MiniLM embedding throughput through the gateway, batching on vs off, against
+the physical ceiling, all in one run.
+
+    .venv/bin/python -m benchmarks.batching [--clients 32] [--seconds 20] [--torch-threads 1]
+        [--output docs/benchmarks/batching.md]
+
+Three measurements of sentences per second, one sentence per request:
+
+1. ceiling: this process loads MiniLM with the replica's own engine
+   (`serving.engines.transformers_engine.FeatureExtractionEngine`, the same torch thread count
+   as the replica) and calls it on full batches of `--clients` sentences (the largest batch
+   `--clients` concurrent one-sentence requests can form), with no server at all;
+2. batching on: the real platform (`plinth up` as a child process, tests/support/platform.py,
+   temporary PLINTH_HOME and HF_HOME with MiniLM from `plinth import-local`), MiniLM deployed
+   with one replica, maxConcurrency = maxQueue = `--clients`, its default batching (64 items,
+   5 ms); `--clients` closed-loop clients (wrk with a Lua script, else a raw asyncio client)
+   POST /v1/models/minilm/predict for `--seconds` after a warm-up;
+3. batching off: the same with PLINTH_MAX_BATCH_SIZE=1 in the platform's environment.
+
+The table (rates, the ratio to the ceiling, the mean batch size the replica reports at /health)
+is printed and written to --output. The target is batching on >= 80% of the ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform as host
+import random
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.batching.load import LoadResult, bodies_for, run_load
+from serving.hub import MINILM_REPO_ID, import_local_minilm
+from tests.support.platform import PlatformProcess
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TARGET = 0.8
+WARMUP_S = 3.0
+_VOCABULARY = (
+    "the a model replica serves fast embeddings of every sentence that users send to "
+    "platform through gateway batch request answer quickly while many clients wait for "
+    "their vectors search engine finds similar documents in large collections today"
+)
+_WORDS = _VOCABULARY.split()
+
+
+def sentences(n: int, seed: int = 7) -> list[str]:
+    """Deterministic sentences of 8 to 16 words (typical short search queries and titles)."""
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(_WORDS, k=rng.randint(8, 16))) + "." for _ in range(n)]
+
+
+@dataclass
+class Run:
+    label: str
+    rate: float  # sentences per second
+    detail: str = ""
+    batching: dict[str, Any] | None = None
+
+
+def measure_ceiling(snapshot: Path, texts: list[str], batch: int, seconds: float) -> Run:
+    from serving.engines.transformers_engine import FeatureExtractionEngine
+
+    engine = FeatureExtractionEngine(snapshot)
+    engine.load()
+    batches = [texts[i : i + batch] for i in range(0, len(texts) - batch + 1, batch)]
+    for chunk in batches[:3]:
+        engine.predict({"inputs": chunk})
+    done = 0
+    began = time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        for chunk in batches:
+            engine.predict({"inputs": chunk})
+            done += len(chunk)
+            if time.perf_counter() - began >= seconds:
+                break
+    elapsed = time.perf_counter() - began
+    return Run("ceiling (engine on full batches, no server)", done / elapsed, f"batch {batch}")
+
+
+def measure_platform(
+    work: Path, hf_home: Path, texts: list[str], *, clients: int, seconds: float, batching: bool
+) -> Run:
+    proc = PlatformProcess(work, hf_home, env={} if batching else {"PLINTH_MAX_BATCH_SIZE": "1"})
+    proc.env["PLINTH_TORCH_THREADS"] = os.environ["PLINTH_TORCH_THREADS"]
+    proc.start(timeout_s=180)
+    try:
+        scaling = {
+            "minReplicas": 1,
+            "maxReplicas": 1,
+            "maxConcurrency": clients,
+            "concurrencyTarget": clients,
+            "maxQueue": clients,
+        }
+        proc.deploy(
+            name="minilm",
+            huggingFaceRepo=MINILM_REPO_ID,
+            task="feature-extraction",
+            scaling=scaling,
+        )
+        done = proc.wait_deployment(
+            "minilm", lambda d: d["status"] in ("ACTIVE", "FAILED"), "the deploy", 300
+        )
+        if done["status"] != "ACTIVE":
+            raise RuntimeError(f"deploy failed: {done}\n{proc.logs()}")
+        url = f"{proc.url}/v1/models/minilm/predict"
+        auth = proc.headers.get("Authorization", "")
+        bodies = bodies_for(texts)
+        run_load(url, bodies, auth, clients, WARMUP_S)
+        port = proc.deployment("minilm")["replicas"][0]["port"]
+        before = _batching(port)
+        result: LoadResult = run_load(url, bodies, auth, clients, seconds)
+        after = _batching(port)
+        if result.errors:
+            raise RuntimeError(f"{result.errors} requests failed\n{proc.logs()}")
+        stats = {k: after.get(k, 0) - before.get(k, 0) for k in ("batches", "items")}
+        label = "gateway, batching on" if batching else "gateway, batching off"
+        detail = f"{result.requests} requests in {result.seconds:.1f} s ({result.tool})"
+        return Run(label, result.rate, detail, stats if batching else None)
+    finally:
+        proc.stop()
+
+
+def _batching(port: int) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json()
+    return dict(body["batching"])
+
+
+def table(runs: list[Run], ceiling: Run, args: argparse.Namespace) -> str:
+    on = next(r for r in runs if r.label.endswith("on"))
+    off = next(r for r in runs if r.label.endswith("off"))
+    met = on.rate >= TARGET * ceiling.rate
+    lines = [
+        "# Dynamic batching: MiniLM embeddings through the gateway",
+        "",
+        "Generated by `python -m benchmarks.batching` "
+        f"(--clients {args.clients} --seconds {args.seconds:g} "
+        f"--torch-threads {args.torch_threads}); {os.cpu_count()} CPUs, {host.machine()}, "
+        f"Python {host.python_version()}.",
+        "",
+        "| run | sentences/s | vs ceiling | mean batch | detail |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for run in [ceiling, *runs]:
+        mean = ""
+        if run.batching and run.batching.get("batches"):
+            mean = f"{run.batching['items'] / run.batching['batches']:.1f}"
+        lines.append(
+            f"| {run.label} | {run.rate:.0f} | {run.rate / ceiling.rate:.0%} | {mean} "
+            f"| {run.detail} |"
+        )
+    lines += [
+        "",
+        f"Batching on / off: **{on.rate / off.rate:.2f}x**. Target (batching on >= "
+        f"{TARGET:.0%} of the ceiling): **{'met' if met else 'NOT met'}** "
+        f"({on.rate / ceiling.rate:.0%}).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.batching")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs/benchmarks/batching.md")
+    args = parser.parse_args()
+    os.environ["PLINTH_TORCH_THREADS"] = str(args.torch_threads)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    texts = sentences(512)
+    with tempfile.TemporaryDirectory(prefix="plinth-batching-") as tmp:
+        work = Path(tmp)
+        hf_home = work / "hf"
+        snapshot = import_local_minilm(hf_home)
+        ceiling = measure_ceiling(snapshot, texts, args.clients, args.seconds)
+        print(f"{ceiling.label}: {ceiling.rate:.0f} sentences/s", flush=True)
+        runs = []
+        for batching in (True, False):
+            run = measure_platform(
+                work / f"plinth-{batching}",
+                hf_home,
+                texts,
+                clients=args.clients,
+                seconds=args.seconds,
+                batching=batching,
+            )
+            print(f"{run.label}: {run.rate:.0f} sentences/s ({run.detail})", flush=True)
+            runs.append(run)
+    doc = table(runs, ceiling, args)
+    print(doc)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(doc)
+    print(f"written to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
