@@ -43,6 +43,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.background import BackgroundTask
 
@@ -56,6 +57,45 @@ from serving.router import ReplicaStream
 
 MAX_TOKENS_CAP = 512  # serving.engines.transformers_engine.MAX_NEW_TOKENS_CAP
 _REQUEST_BODY = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIErrorBody(BaseModel):
+    """OpenAI's error shape: `{"error": {"message", "type", "param", "code"}}`."""
+
+    error: OpenAIErrorDetail
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": OpenAIErrorBody, "description": description}
+    for status, description in {
+        400: "the body is invalid, or the model cannot do this operation (`param` names it)",
+        404: "no model of that name (`code` model_not_found)",
+        429: "the model's queue is full (see Retry-After)",
+        501: "this server cannot generate",
+        502: "the replica failed on this request",
+        503: "the model exists but serves nothing yet",
+        504: "no answer within the deadline",
+    }.items()
+}
+_JSON_OK: dict[int | str, dict[str, Any]] = {
+    200: {"description": "OpenAI's answer", "content": {"application/json": {"schema": {}}}}
+}
+_STREAM_OK: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "OpenAI's answer; server-sent events when the body has `stream: true`",
+        "content": {
+            "application/json": {"schema": {}},
+            "text/event-stream": {"schema": {"type": "string"}},
+        },
+    }
+}
 
 
 class OpenAIError(Exception):
@@ -364,6 +404,7 @@ def create_openai_router(
         "/v1/chat/completions",
         openapi_extra={"requestBody": _REQUEST_BODY},
         response_class=Response,
+        responses={**_STREAM_OK, **_ERRORS},
     )
     async def chat_completions(request: Request) -> Response:
         try:
@@ -374,7 +415,10 @@ def create_openai_router(
             return error.response()
 
     @router.post(
-        "/v1/completions", openapi_extra={"requestBody": _REQUEST_BODY}, response_class=Response
+        "/v1/completions",
+        openapi_extra={"requestBody": _REQUEST_BODY},
+        response_class=Response,
+        responses={**_STREAM_OK, **_ERRORS},
     )
     async def completions(request: Request) -> Response:
         try:
@@ -385,7 +429,10 @@ def create_openai_router(
             return error.response()
 
     @router.post(
-        "/v1/embeddings", openapi_extra={"requestBody": _REQUEST_BODY}, response_class=Response
+        "/v1/embeddings",
+        openapi_extra={"requestBody": _REQUEST_BODY},
+        response_class=Response,
+        responses={**_JSON_OK, **_ERRORS},
     )
     async def embeddings(request: Request) -> Response:
         try:
@@ -412,7 +459,11 @@ def create_openai_router(
         except ServingError as exc:
             raise _from_serving(exc, operation="embeddings") from None
         result = json.loads(answer)
-        vectors: list[list[float]] = result["embeddings"]
+        vectors = result.get("embeddings") if isinstance(result, dict) else None
+        if not isinstance(vectors, list):
+            raise OpenAIError(
+                502, f"model '{name}' answered no embeddings", error_type="replica_error"
+            )
         dimensions = body.get("dimensions")
         if dimensions is not None and vectors and dimensions != len(vectors[0]):
             raise OpenAIError(
