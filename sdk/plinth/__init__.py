@@ -28,6 +28,7 @@ from plinth._exceptions import (
     ValidationError,
 )
 from plinth._operations import ScalingFields
+from plinth._stream import AsyncTextStream, TextStream
 from plinth.types import (
     NAME_PATTERN,
     TASKS,
@@ -56,6 +57,7 @@ __all__ = [
     "AsyncKeys",
     "AsyncModels",
     "AsyncSecrets",
+    "AsyncTextStream",
     "AuthenticationError",
     "Client",
     "ConflictError",
@@ -81,6 +83,7 @@ __all__ = [
     "Secret",
     "Secrets",
     "ServiceUnavailableError",
+    "TextStream",
     "ValidationError",
     "__version__",
     "validate_name",
