@@ -15,8 +15,9 @@ Mapping:
   the finish reason and token usage; without `stream: true` the pieces are joined into one answer.
 - `max_tokens` / `max_completion_tokens` -> `max_new_tokens` (the engine's default, 20, when
   absent); `temperature` 0 or absent -> greedy decoding, above 0 -> sampling with it; `top_p`
-  applies when sampling. `n` must be 1; `stop` sequences are not supported yet (400, `param`
-  "stop"); other OpenAI fields (user, seed, logit_bias, ...) are accepted and ignored.
+  applies when sampling; `stop` (up to 4 strings) ends the generation in the engine, and the
+  stop string is cut from the answer (`finish_reason` "stop"). `n` must be 1; other OpenAI
+  fields (user, seed, logit_bias, ...) are accepted and ignored.
 - `stream: true` answers OpenAI's server-sent events: `data: {chunk}` per piece, a last chunk with
   `finish_reason`, a usage chunk (empty `choices`) when `stream_options.include_usage`, then
   `data: [DONE]`. A client that disconnects stops the generation and frees the slot.
@@ -165,8 +166,9 @@ def _generation_parameters(body: dict[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if body.get("n") not in (None, 1):
         raise OpenAIError(400, "only n=1 is supported", param="n")
-    if body.get("stop") not in (None, [], ""):
-        raise OpenAIError(400, "stop sequences are not supported yet", param="stop")
+    stops = _stops(body)
+    if stops:
+        params["stop"] = stops
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if max_tokens is not None:
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
@@ -192,6 +194,55 @@ def _generation_parameters(body: dict[str, Any]) -> dict[str, Any]:
                 raise OpenAIError(400, "'top_p' must be in (0, 1]", param="top_p")
             params["top_p"] = float(top_p)
     return params
+
+
+def _stops(body: dict[str, Any]) -> list[str]:
+    raw = body.get("stop")
+    if raw is None or raw == "" or raw == []:
+        return []
+    stops = [raw] if isinstance(raw, str) else raw
+    if (
+        not isinstance(stops, list)
+        or len(stops) > 4
+        or not all(isinstance(s, str) and s for s in stops)
+    ):
+        raise OpenAIError(400, "'stop' must be a string or up to 4 strings", param="stop")
+    return list(stops)
+
+
+class _StopTrimmer:
+    """Removes the stop sequence that ended a generation from the text sent to the client.
+
+    The engine stops right after generating a stop string, which it leaves in the text. Pieces
+    pass through with the last `longest stop - 1` characters held back, so a stop string that
+    arrives split over several pieces is never sent in part."""
+
+    def __init__(self, stops: list[str]) -> None:
+        self.stops = stops
+        self.hold = max((len(s) for s in stops), default=1) - 1
+        self.buffer = ""
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        if self.stopped:
+            return ""
+        if not self.stops:
+            return piece
+        self.buffer += piece
+        found = [i for i in (self.buffer.find(s) for s in self.stops) if i >= 0]
+        if found:
+            self.stopped = True
+            out, self.buffer = self.buffer[: min(found)], ""
+            return out
+        cut = len(self.buffer) - self.hold
+        if cut <= 0:
+            return ""
+        out, self.buffer = self.buffer[:cut], self.buffer[cut:]
+        return out
+
+    def flush(self) -> str:
+        out, self.buffer = self.buffer, ""
+        return out
 
 
 def _chat_messages(body: dict[str, Any]) -> list[dict[str, str]]:
@@ -305,15 +356,17 @@ class _Completion:
         return {**self._envelope("text_completion", [choice]), "usage": usage}
 
 
-async def _collect(stream: ReplicaStream) -> tuple[str, str, dict[str, Any]]:
+async def _collect(stream: ReplicaStream, trimmer: _StopTrimmer) -> tuple[str, str, dict[str, Any]]:
     """Join a replica stream: (text, finish_reason, usage); an error event raises OpenAIError."""
     pieces: list[str] = []
     try:
         async for event in sse.parse_events(stream.chunks()):
             if "text" in event:
-                pieces.append(str(event["text"]))
+                pieces.append(trimmer.feed(str(event["text"])))
             elif event.get("done"):
-                return "".join(pieces), str(event["finish_reason"]), dict(event["usage"])
+                pieces.append(trimmer.flush())
+                reason = "stop" if trimmer.stopped else str(event["finish_reason"])
+                return "".join(pieces), reason, dict(event["usage"])
             elif "error" in event:
                 message = str(event["error"].get("message", "generation failed"))
                 raise OpenAIError(502, message, error_type="replica_error")
@@ -325,16 +378,26 @@ async def _collect(stream: ReplicaStream) -> tuple[str, str, dict[str, Any]]:
 
 
 def _stream_response(
-    stream: ReplicaStream, completion: _Completion, *, include_usage: bool
+    stream: ReplicaStream,
+    completion: _Completion,
+    trimmer: _StopTrimmer,
+    *,
+    include_usage: bool,
 ) -> StreamingResponse:
     async def events() -> AsyncIterator[bytes]:
         try:
             yield _chunk_event(completion.first_chunk())
             async for event in sse.parse_events(stream.chunks()):
                 if "text" in event:
-                    yield _chunk_event(completion.chunk(str(event["text"])))
+                    text = trimmer.feed(str(event["text"]))
+                    if text:
+                        yield _chunk_event(completion.chunk(text))
                 elif event.get("done"):
-                    yield _chunk_event(completion.chunk(None, str(event["finish_reason"])))
+                    rest = trimmer.flush()
+                    if rest:
+                        yield _chunk_event(completion.chunk(rest))
+                    reason = "stop" if trimmer.stopped else str(event["finish_reason"])
+                    yield _chunk_event(completion.chunk(None, reason))
                     if include_usage:
                         yield _chunk_event(completion.usage_chunk(dict(event["usage"])))
                     break
@@ -393,11 +456,12 @@ def create_openai_router(
         except ServingError as exc:
             raise _from_serving(exc, operation=operation) from None
         completion = _Completion(chat=chat, model=name)
+        trimmer = _StopTrimmer(list(payload["parameters"].get("stop", [])))
         if body.get("stream") is True:
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
-            return _stream_response(stream, completion, include_usage=include_usage)
-        text, finish_reason, usage = await _collect(stream)
+            return _stream_response(stream, completion, trimmer, include_usage=include_usage)
+        text, finish_reason, usage = await _collect(stream, trimmer)
         return JSONResponse(completion.whole(text, finish_reason, usage))
 
     @router.post(

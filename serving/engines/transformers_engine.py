@@ -17,7 +17,8 @@ Outputs follow the contract (see CONTRACT "Replica process"):
 - text-classification: [[{"label", "score"}, ...]] per input, sorted by score, `top_k` limits;
   softmax, or sigmoid for multi-label models;
 - text-generation: [{"generated_text": str}] per input (`max_new_tokens` <= 512, `temperature`,
-  `top_p`, `top_k`, `do_sample`, `return_full_text`).
+  `top_p`, `top_k`, `do_sample`, `return_full_text`, `stop`: up to 4 strings that end the
+  generation, kept at the end of the text).
 
 Torch uses PLINTH_TORCH_THREADS intra-op threads (default: the CPUs this process may run on),
 set in `load()`, i.e. in the replica itself, never in a fork server.
@@ -104,6 +105,29 @@ _AUTO_CLASSES = (
     "AutoModelForCausalLM",
     "AutoModelForSequenceClassification",
 )
+
+
+MAX_STOP_STRINGS = 4
+MAX_STOP_LENGTH = 64
+
+
+def stop_parameter(params: Mapping[str, Any]) -> list[str]:
+    """`stop`: one string or up to four non-empty strings (at most 64 characters each)."""
+    value = params.get("stop")
+    if value is None:
+        return []
+    stops = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(stops, list)
+        or len(stops) > MAX_STOP_STRINGS
+        or not all(isinstance(s, str) and 0 < len(s) <= MAX_STOP_LENGTH for s in stops)
+    ):
+        raise InvalidInput(
+            f"'stop' must be a string or a list of at most {MAX_STOP_STRINGS} non-empty strings "
+            f"of at most {MAX_STOP_LENGTH} characters",
+            "parameters.stop",
+        )
+    return list(stops)
 
 
 def preload_libraries() -> None:
@@ -479,7 +503,15 @@ class TextClassificationEngine(TransformersEngine):
 class TextGenerationEngine(TransformersEngine):
     task = "text-generation"
     parameters = frozenset(
-        {"max_new_tokens", "temperature", "top_p", "top_k", "do_sample", "return_full_text"}
+        {
+            "max_new_tokens",
+            "temperature",
+            "top_p",
+            "top_k",
+            "do_sample",
+            "return_full_text",
+            "stop",
+        }
     )
 
     def _load_model(self, transformers: Any) -> None:
@@ -514,6 +546,9 @@ class TextGenerationEngine(TransformersEngine):
         if do_sample:  # sampling knobs without sampling make transformers warn
             knobs = {"temperature": temperature, "top_p": top_p, "top_k": top_k}
             options.update({key: value for key, value in knobs.items() if value is not None})
+        stops = stop_parameter(params)
+        if stops:  # generation ends right after one of them (it stays in the text)
+            options.update(stop_strings=stops, tokenizer=self._tokenizer)
         return max_new, options
 
     def _predict(self, texts: list[str], params: dict[str, Any]) -> Any:

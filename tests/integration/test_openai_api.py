@@ -113,6 +113,24 @@ def test_completion(client: openai.OpenAI) -> None:
     assert "".join(c.choices[0].text for c in streamed) == reply.choices[0].text
 
 
+def test_stop_sequences_end_the_answer_before_them(client: openai.OpenAI) -> None:
+    free = client.completions.create(model="gen", prompt="hello world", max_tokens=12)
+    text = free.choices[0].text
+    stop = text[4:6]
+    cut = text[: text.find(stop)]
+    stopped = client.completions.create(
+        model="gen", prompt="hello world", max_tokens=12, stop=[stop]
+    )
+    assert stopped.choices[0].text == cut
+    assert stopped.choices[0].finish_reason == "stop"
+    streamed = client.completions.create(
+        model="gen", prompt="hello world", max_tokens=12, stop=stop, stream=True
+    )
+    chunks = list(streamed)
+    assert "".join(c.choices[0].text for c in chunks) == cut
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
 def test_embeddings_float_and_base64_agree(client: openai.OpenAI) -> None:
     texts = ["hello world", "the cat sat on the mat"]
     as_floats = client.embeddings.create(model="emb", input=texts, encoding_format="float")

@@ -73,3 +73,18 @@ def test_bad_stream_requests_are_refused_before_generating(
     with pytest.raises(InvalidInput) as error:
         generator.prepare_stream({"inputs": "hi", "parameters": {"max_new_tokens": 100}})
     assert error.value.field == "inputs[0]"  # 64-token context
+
+
+def test_stop_strings_end_generation_right_after_them(generator: TextGenerationEngine) -> None:
+    params: dict[str, Any] = {"max_new_tokens": 20, "return_full_text": False}
+    [free] = generator.predict({"inputs": "hello world", "parameters": params})
+    text = free["generated_text"]
+    stop = text[3:6]
+    [stopped] = generator.predict(
+        {"inputs": "hello world", "parameters": {**params, "stop": [stop]}}
+    )
+    assert stopped["generated_text"].endswith(stop)
+    assert text.startswith(stopped["generated_text"])
+    with pytest.raises(InvalidInput) as error:
+        generator.predict({"inputs": "x", "parameters": {"stop": ["a"] * 5}})
+    assert error.value.field == "parameters.stop"
