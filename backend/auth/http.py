@@ -161,8 +161,9 @@ class SecurityMiddleware:
             limit = _BodyLimit(receive, send, self.max_body_bytes)
             receive, send = limit.receive, limit.send
 
+        found = match(self.routes, scope)
         body_model: str | None = None
-        if limit is not None and self._model_in_body(scope):
+        if limit is not None and found is not None and found[0].access is Access.INVOKE_BODY:
             try:
                 body = await _read_body(receive)
             except BodyTooLarge:
@@ -170,7 +171,7 @@ class SecurityMiddleware:
                 return
             body_model = _model_from_body(body)
             receive = _replay(body, receive)
-        denial = self._authorize(scope, headers, body_model)
+        denial = self._authorize(scope, headers, found, body_model)
         if denial is not None:
             await denial(scope, receive, send)
             return
@@ -189,13 +190,14 @@ class SecurityMiddleware:
         )
         await response(scope, receive, send)
 
-    def _model_in_body(self, scope: Scope) -> bool:
-        found = match(self.routes, scope)
-        return found is not None and found[0].access is Access.INVOKE_BODY
-
-    def _authorize(self, scope: Scope, headers: Headers, body_model: str | None = None) -> Any:
+    def _authorize(
+        self,
+        scope: Scope,
+        headers: Headers,
+        found: tuple[RouteEntry, dict[str, str]] | None,
+        body_model: str | None = None,
+    ) -> Any:
         """None to let the request through (principal stored), else the ASGI app that denies it."""
-        found = match(self.routes, scope)
         if found is None:
             return None  # 404 / 405 from the app
         route, params = found
