@@ -25,7 +25,8 @@ Mapping:
   "float" or "base64" (little-endian float32, what the `openai` client asks for by default);
   `dimensions` is refused unless it equals the model's size.
 
-Errors use OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`, which is also
+Request parsing and the error type live in `backend.openai_schema`. Errors use OpenAI's shape,
+`{"error": {"message", "type", "param", "code"}}`, which is also
 Plinth's (`type`, `message`) plus `param` and `code`: 400 `invalid_request_error` for bad bodies
 and for models that cannot do the operation, 404 `model_not_found`, and the data plane's own
 status otherwise (429 with Retry-After, 503, 504, 502).
@@ -44,7 +45,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.background import BackgroundTask
 
@@ -52,25 +52,20 @@ from backend import services
 from backend.auth.scopes import Access, Principal
 from backend.db.session import session_scope
 from backend.interfaces import PredictPlane, StreamingPlane
+from backend.openai_schema import (
+    OpenAIError,
+    OpenAIErrorBody,
+    chat_messages,
+    embedding_inputs,
+    generation_parameters,
+    parse_body,
+    prompt_text,
+)
 from serving import sse
 from serving.errors import InvalidInput, ModelNotRoutable, ServingError
 from serving.router import ReplicaStream
 
-MAX_TOKENS_CAP = 512  # serving.engines.transformers_engine.MAX_NEW_TOKENS_CAP
 _REQUEST_BODY = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
-
-
-class OpenAIErrorDetail(BaseModel):
-    message: str
-    type: str
-    param: str | None = None
-    code: str | None = None
-
-
-class OpenAIErrorBody(BaseModel):
-    """OpenAI's error shape: `{"error": {"message", "type", "param", "code"}}`."""
-
-    error: OpenAIErrorDetail
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -99,39 +94,6 @@ _STREAM_OK: dict[int | str, dict[str, Any]] = {
 }
 
 
-class OpenAIError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        param: str | None = None,
-        code: str | None = None,
-        error_type: str = "invalid_request_error",
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.code = code
-        self.error_type = error_type
-        self.headers = headers
-
-    def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.error_type,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
-
-
 def _from_serving(exc: ServingError, *, operation: str) -> OpenAIError:
     """A data-plane error in OpenAI's shape; a replica's 422 becomes a 400 naming the param."""
     if isinstance(exc, InvalidInput):
@@ -144,70 +106,6 @@ def _from_serving(exc: ServingError, *, operation: str) -> OpenAIError:
         return OpenAIError(400, exc.message, param=param)
     kind = "rate_limit_error" if exc.status == 429 else exc.type
     return OpenAIError(exc.status, exc.message, error_type=kind, headers=exc.headers or None)
-
-
-# -- request parsing -------------------------------------------------------------------------
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body())
-    except ValueError as error:
-        raise OpenAIError(400, f"request body is not valid JSON ({error})") from None
-    if not isinstance(body, dict):
-        raise OpenAIError(400, "request body must be a JSON object")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise OpenAIError(400, "'model' is required: the name of a Plinth model", param="model")
-    return body
-
-
-def _generation_parameters(body: dict[str, Any]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    if body.get("n") not in (None, 1):
-        raise OpenAIError(400, "only n=1 is supported", param="n")
-    stops = _stops(body)
-    if stops:
-        params["stop"] = stops
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    if max_tokens is not None:
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
-            raise OpenAIError(400, "'max_tokens' must be an integer", param="max_tokens")
-        if not 1 <= max_tokens <= MAX_TOKENS_CAP:
-            raise OpenAIError(
-                400, f"'max_tokens' must be between 1 and {MAX_TOKENS_CAP}", param="max_tokens"
-            )
-        params["max_new_tokens"] = max_tokens
-    temperature = body.get("temperature")
-    if temperature is not None:
-        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
-            raise OpenAIError(400, "'temperature' must be a number", param="temperature")
-        if not 0 <= temperature <= 2:
-            raise OpenAIError(400, "'temperature' must be between 0 and 2", param="temperature")
-    sampling = temperature is not None and temperature > 0
-    params["do_sample"] = sampling
-    if sampling:
-        params["temperature"] = float(temperature)  # type: ignore[arg-type]
-        top_p = body.get("top_p")
-        if top_p is not None:
-            if isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 < top_p <= 1:
-                raise OpenAIError(400, "'top_p' must be in (0, 1]", param="top_p")
-            params["top_p"] = float(top_p)
-    return params
-
-
-def _stops(body: dict[str, Any]) -> list[str]:
-    raw = body.get("stop")
-    if raw is None or raw == "" or raw == []:
-        return []
-    stops = [raw] if isinstance(raw, str) else raw
-    if (
-        not isinstance(stops, list)
-        or len(stops) > 4
-        or not all(isinstance(s, str) and s for s in stops)
-    ):
-        raise OpenAIError(400, "'stop' must be a string or up to 4 strings", param="stop")
-    return list(stops)
 
 
 class _StopTrimmer:
@@ -243,53 +141,6 @@ class _StopTrimmer:
     def flush(self) -> str:
         out, self.buffer = self.buffer, ""
         return out
-
-
-def _chat_messages(body: dict[str, Any]) -> list[dict[str, str]]:
-    raw = body.get("messages")
-    if not isinstance(raw, list) or not raw:
-        raise OpenAIError(400, "'messages' must be a non-empty list", param="messages")
-    messages: list[dict[str, str]] = []
-    for index, message in enumerate(raw):
-        param = f"messages[{index}]"
-        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise OpenAIError(400, "each message needs a string 'role'", param=param)
-        content = message.get("content")
-        if content is None:
-            content = ""
-        if isinstance(content, list):  # content parts: only text can be served here
-            texts = []
-            for part in content:
-                if not isinstance(part, dict) or part.get("type") != "text":
-                    raise OpenAIError(400, "only text content parts are supported", param=param)
-                texts.append(str(part.get("text", "")))
-            content = "".join(texts)
-        if not isinstance(content, str):
-            raise OpenAIError(400, "message 'content' must be a string", param=param)
-        messages.append({"role": message["role"], "content": content})
-    return messages
-
-
-def _prompt(body: dict[str, Any]) -> str:
-    prompt = body.get("prompt")
-    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-        prompt = prompt[0]
-    if not isinstance(prompt, str):
-        raise OpenAIError(400, "'prompt' must be one string", param="prompt")
-    return prompt
-
-
-def _embedding_inputs(body: dict[str, Any]) -> list[str]:
-    raw = body.get("input")
-    if isinstance(raw, str):
-        return [raw]
-    if isinstance(raw, list) and raw and all(isinstance(item, str) for item in raw):
-        return list(raw)
-    raise OpenAIError(
-        400,
-        "'input' must be a string or a non-empty list of strings (no token arrays)",
-        param="input",
-    )
 
 
 # -- answers ---------------------------------------------------------------------------------
@@ -472,8 +323,8 @@ def create_openai_router(
     )
     async def chat_completions(request: Request) -> Response:
         try:
-            body = await _body(request)
-            payload = {"messages": _chat_messages(body), "parameters": _generation_parameters(body)}
+            body = await parse_body(request)
+            payload = {"messages": chat_messages(body), "parameters": generation_parameters(body)}
             return await generate(body, payload, chat=True)
         except OpenAIError as error:
             return error.response()
@@ -486,8 +337,8 @@ def create_openai_router(
     )
     async def completions(request: Request) -> Response:
         try:
-            body = await _body(request)
-            payload = {"inputs": _prompt(body), "parameters": _generation_parameters(body)}
+            body = await parse_body(request)
+            payload = {"inputs": prompt_text(body), "parameters": generation_parameters(body)}
             return await generate(body, payload, chat=False)
         except OpenAIError as error:
             return error.response()
@@ -500,14 +351,14 @@ def create_openai_router(
     )
     async def embeddings(request: Request) -> Response:
         try:
-            body = await _body(request)
+            body = await parse_body(request)
             return await embed(body)
         except OpenAIError as error:
             return error.response()
 
     async def embed(body: dict[str, Any]) -> Response:
         name = str(body["model"])
-        texts = _embedding_inputs(body)
+        texts = embedding_inputs(body)
         encoding = body.get("encoding_format") or "float"
         if encoding not in ("float", "base64"):
             raise OpenAIError(
