@@ -102,7 +102,9 @@ def _from_serving(exc: ServingError, *, operation: str) -> OpenAIError:
             return OpenAIError(
                 400, f"this model cannot serve {operation}: {exc.message}", param="model"
             )
-        param = {"inputs": "input", "messages": "messages"}.get(field.split("[")[0], field)
+        base = field.split("[")[0].removeprefix("parameters.")
+        prompt = {"embeddings": "input", "completions": "prompt"}.get(operation, "messages")
+        param = {"inputs": prompt, "max_new_tokens": "max_tokens"}.get(base, base)
         return OpenAIError(400, exc.message, param=param)
     kind = "rate_limit_error" if exc.status == 429 else exc.type
     return OpenAIError(exc.status, exc.message, error_type=kind, headers=exc.headers or None)

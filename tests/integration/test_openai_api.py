@@ -59,8 +59,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformProce
 
 
 @pytest.fixture(scope="module")
-def client(platform: PlatformProcess) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{platform.url}/v1", api_key=platform.api_key, max_retries=0)
+def client(platform: PlatformProcess) -> Iterator[openai.OpenAI]:
+    url = f"{platform.url}/v1"
+    with openai.OpenAI(base_url=url, api_key=platform.api_key, max_retries=0) as client:
+        yield client
 
 
 def test_chat_completion_uses_the_chat_template_and_counts_tokens(client: openai.OpenAI) -> None:
@@ -168,8 +170,14 @@ def test_models_and_errors_in_openai_shape(client: openai.OpenAI) -> None:
     assert "embeddings" in wrong.value.message
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="emb", messages=[{"role": "user", "content": "x"}])
-    with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=str(client.base_url), api_key="pl_nope", max_retries=0).models.list()
+    with pytest.raises(openai.BadRequestError) as too_long:
+        client.completions.create(model="gen", prompt="hello", max_tokens=100)  # 64-token context
+    assert too_long.value.param == "prompt"
+    with (
+        openai.OpenAI(base_url=str(client.base_url), api_key="pl_nope", max_retries=0) as bad,
+        pytest.raises(openai.AuthenticationError),
+    ):
+        bad.models.list()
 
 
 def _in_flight(platform: PlatformProcess, model: str) -> float:
@@ -243,8 +251,9 @@ def test_an_invoke_key_for_one_model_reaches_only_it(
         """mutation { createApiKey(input: {scopes: ["invoke:emb"]}) {
              __typename ... on CreatedApiKey { key } } }"""
     )["createApiKey"]
-    scoped = openai.OpenAI(base_url=str(client.base_url), api_key=created["key"], max_retries=0)
-    assert [m.id for m in scoped.models.list()] == ["emb"]
-    assert scoped.embeddings.create(model="emb", input="x").data
-    with pytest.raises(openai.PermissionDeniedError):
-        scoped.embeddings.create(model="minilm", input="x")
+    url = str(client.base_url)
+    with openai.OpenAI(base_url=url, api_key=created["key"], max_retries=0) as scoped:
+        assert [m.id for m in scoped.models.list()] == ["emb"]
+        assert scoped.embeddings.create(model="emb", input="x").data
+        with pytest.raises(openai.PermissionDeniedError):
+            scoped.embeddings.create(model="minilm", input="x")
