@@ -38,6 +38,7 @@ from backend.interfaces import BatchStarter, DeployStarter, PredictPlane, Wake
 from backend.logs import replica_log_root
 from backend.metrics_route import create_metrics_router
 from backend.metrics_store import MetricsSampler
+from backend.openai_api import create_openai_router
 from backend.packages import create_packages_router
 from backend.rest import create_rest_router, install_error_handlers
 from backend.secrets import SecretBox, load_secret_box
@@ -141,6 +142,11 @@ def create_app(
     )
     app.include_router(
         create_batch_router(sessions=sessions, settings=settings, starter=batch_starter)
+    )
+    app.include_router(
+        create_openai_router(
+            plane=plane, sessions=sessions, predict_timeout_s=settings.predict_timeout_s
+        )
     )
     app.include_router(create_metrics_router(metrics))
     app.state.plinth_packages = PackageStore(settings.home)  # read by backend.graphql.packages

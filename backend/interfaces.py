@@ -6,13 +6,19 @@
   `StartCanary`).
 - `PredictPlane`: the serving data plane (`serving.plane.DataPlane` satisfies it).
 - `BatchStarter.start_batch(job_id)`: run a committed batch job (the `BatchJob` workflow).
+- `StreamingPlane`: a data plane that can also stream generations (`DataPlane` can); the
+  streaming and OpenAI-compatible routes check for it at run time, so a plane without it still
+  serves every other route.
 - `Wake`: poke the controller to reload desired state now (after scaling changes and deletes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from serving.router import ReplicaStream
 
 from serving.plane import Routed
 from workflows.names import CanaryInput, PromoteInput
@@ -48,6 +54,21 @@ class PredictPlane(Protocol):
         ...
 
     def routable(self, model_name: str) -> bool: ...
+
+
+@runtime_checkable
+class StreamingPlane(Protocol):
+    async def open_stream(
+        self,
+        model_name: str,
+        payload: bytes,
+        *,
+        timeout_s: float = 60.0,
+        environment: str = "production",
+        key: str | None = None,
+    ) -> ReplicaStream:
+        """An accepted streamed generation; the caller must `aclose()` it."""
+        ...
 
 
 Wake = Callable[[], None]

@@ -5,7 +5,9 @@ Contract: every error answer is `{"error": {"type", "message", ...}}` with the r
   `invalid_request` with `field` "body" or "inputs"); it is passed to the data plane unchanged and
   the replica's JSON comes back unchanged. A request that waited for a replica to start (the model
   was at zero replicas) gets `X-Plinth-Cold-Start-Ms`, the whole milliseconds it waited; others
-  get no such header. Data-plane errors keep their status, type and headers
+  get no such header. With `"stream": true` in the body or `Accept: text/event-stream`, a
+  text-generation model answers server-sent events instead (`backend.streaming`). Data-plane
+  errors keep their status, type and headers
   (429 `queue_full` with Retry-After, 504 `timeout`, ...). When the plane has no route for the
   model, the database decides: unknown model -> 404 `not_found`; known model -> 503 `unavailable`
   saying the status of its latest deployment and what to do. The hot path reads no database.
@@ -42,6 +44,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from backend import services
 from backend.db.session import session_scope
 from backend.interfaces import PredictPlane
+from backend.streaming import stream_predict, wants_stream
 from plinth.types import NAME_PATTERN, DeploymentStatus
 from serving.errors import ModelNotRoutable, ServingError
 from serving.metrics import ServingMetrics
@@ -177,6 +180,16 @@ def create_rest_router(
         if invalid is not None:
             return invalid
         key = request.headers.get(REQUEST_KEY_HEADER)
+        if wants_stream(request.headers, payload):  # server-sent events: backend.streaming
+            return await stream_predict(
+                plane,
+                name,
+                payload,
+                timeout_s=predict_timeout_s,
+                not_routable=lambda: asyncio.to_thread(_not_routable, sessions, name, environment),
+                environment=environment,
+                key=key,
+            )
         try:
             routed = await plane.predict_routed(
                 name, payload, timeout_s=predict_timeout_s, environment=environment, key=key

@@ -406,6 +406,8 @@ class Controller:
             engine=spec.engine,
             max_concurrency=spec.scaling.max_concurrency,
             env=spec.env,
+            max_batch_size=spec.max_batch_size,
+            max_batch_wait_ms=spec.max_batch_wait_ms,
         )
         rec = ReplicaRecord.starting(rspec, now, _utcnow())
         dep.replicas[rspec.replica_id] = rec

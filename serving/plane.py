@@ -32,9 +32,17 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 
 from serving.errors import ModelNotRoutable, RequestTimeout, ServingError
-from serving.router import ColdStartAnswer, Router, RouterClosed
+from serving.router import ColdStartAnswer, ReplicaStream, Router, RouterClosed
 
-__all__ = ["ColdStartAnswer", "DataPlane", "Route", "Routed", "TrafficSplit", "TrafficStats"]
+__all__ = [
+    "ColdStartAnswer",
+    "DataPlane",
+    "ReplicaStream",
+    "Route",
+    "Routed",
+    "TrafficSplit",
+    "TrafficStats",
+]
 
 PRODUCTION = "production"
 BASIS = 10_000  # percent in basis points: 0.01% resolution, integer arithmetic stays exact
@@ -218,3 +226,36 @@ class DataPlane:
                 raise
             self.stats(router.deployment_id).record(loop.time() - started, failed=False)
             return Routed(answer, version, router.deployment_id)
+
+    async def open_stream(
+        self,
+        model_name: str,
+        payload: bytes,
+        *,
+        timeout_s: float = 60.0,
+        environment: str = PRODUCTION,
+        key: str | None = None,
+    ) -> ReplicaStream:
+        """A streamed generation on the environment's deployment (`Router.open_stream`, the
+        canary split applies); the caller must `aclose()` it. Re-routes like `predict` when the
+        deployment is retired while the request waits for a slot."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        target = (model_name, environment)
+        while True:
+            route = self._routes.get(target)
+            if route is None:
+                raise ModelNotRoutable(model_name)
+            router, _version = route.pick(key)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise RequestTimeout(model_name, timeout_s)
+            try:
+                return await router.open_stream(payload, timeout_s=remaining)
+            except RequestTimeout:
+                raise RequestTimeout(model_name, timeout_s) from None
+            except RouterClosed:
+                current = self._routes.get(target)
+                if current is None or router is current.primary or router is current.canary:
+                    raise ModelNotRoutable(model_name) from None
+                continue

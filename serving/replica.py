@@ -28,7 +28,15 @@ Lifecycle:
      422 {"error": {"type": "invalid_input", "message", "field"}} for a bad body,
      429 {"error": {"type": "overloaded", ...}} when max-concurrency requests are in flight,
      500 {"error": {"type": "engine_error", "message"}} when the engine fails.
-   Predictions run in a thread pool of max-concurrency threads, off the event loop.
+   Predictions run in a thread pool of max-concurrency threads, off the event loop. With
+     dynamic batching on (--max-batch-size > 1; defaults per task, see
+     `serving.engines.batching`), concurrent requests share forward passes.
+   POST /predict_stream {"inputs": "prompt" | "messages": [...], "parameters": {...}} -> server-
+     sent events of the generated text (`serving.sse`); errors before the first event as above.
+     The request holds a concurrency slot until its generation ends; a client that disconnects
+     stops the generation within one token.
+   GET /health also reports "streams" (generations running), "streams_cancelled" (stopped early
+     because their client left) and "batching" (config, and counts when on).
 4. SIGTERM: stop accepting, let in-flight requests finish for up to --graceful-timeout seconds,
    exit 0.
 """
@@ -55,10 +63,12 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from serving.engines import Engine, EngineError, InvalidInput, get_engine
+from serving.engines.batching import Batcher, BatchingConfig
+from serving.replica_stream import ReplicaStreams
 
 EXIT_LOAD_FAILED = 3
 EXIT_SERVE_FAILED = 4
@@ -116,9 +126,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--parent-pid", type=int, default=None)
     parser.add_argument("--graceful-timeout", type=float, default=5.0)
+    parser.add_argument("--max-batch-size", type=int, default=None)
+    parser.add_argument("--max-batch-wait-ms", type=float, default=None)
     args = parser.parse_args(argv)
     if args.max_concurrency < 1:
         parser.error("--max-concurrency must be 1 or more")
+    try:
+        # A custom package's predict takes one request at a time: no batching unless asked.
+        default_size = 1 if args.engine == "custom" and args.max_batch_size is None else None
+        args.batching = BatchingConfig.for_task(
+            args.task,
+            max_batch_size=args.max_batch_size if default_size is None else default_size,
+            max_wait_ms=args.max_batch_wait_ms,
+        )
+    except ValueError as error:
+        parser.error(f"batching: {error}")
     return args
 
 
@@ -130,7 +152,13 @@ class ReplicaServer:
     """The HTTP face of one loaded engine."""
 
     def __init__(
-        self, engine: Engine, *, max_concurrency: int, load_seconds: dict[str, float], **info: str
+        self,
+        engine: Engine,
+        *,
+        max_concurrency: int,
+        load_seconds: dict[str, float],
+        batching: BatchingConfig | None = None,
+        **info: str,
     ) -> None:
         self.engine = engine
         self.max_concurrency = max_concurrency
@@ -138,6 +166,11 @@ class ReplicaServer:
         self.info = info
         self.in_flight = 0
         self.executor = ThreadPoolExecutor(max_concurrency, thread_name_prefix="plinth-predict")
+        self.batching = batching or BatchingConfig()
+        self.batcher: Batcher | None = None
+        if self.batching.enabled:
+            self.batcher = Batcher(engine.predict_batch, self.batching, executor=self.executor)
+        self.streams = ReplicaStreams(engine, self.executor)
 
     def app(self) -> Starlette:
         return Starlette(
@@ -145,11 +178,26 @@ class ReplicaServer:
                 Route("/health", self.health, methods=["GET"]),
                 Route("/ready", self.ready, methods=["GET"]),
                 Route("/predict", self.predict, methods=["POST"]),
+                Route("/predict_stream", self.predict_stream, methods=["POST"]),
             ]
         )
 
     async def health(self, request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "in_flight": self.in_flight})
+        batching: dict[str, Any] = {
+            "max_batch_size": self.batching.max_batch_size,
+            "max_wait_ms": self.batching.max_wait_ms,
+        }
+        if self.batcher is not None:
+            batching.update(self.batcher.stats.as_dict())
+        return JSONResponse(
+            {
+                "status": "ok",
+                "in_flight": self.in_flight,
+                "streams": self.streams.active,
+                "streams_cancelled": self.streams.cancelled,
+                "batching": batching,
+            }
+        )
 
     async def ready(self, request: Request) -> JSONResponse:
         return JSONResponse({"ready": True, "load_seconds": self.load_seconds, **self.info})
@@ -177,7 +225,10 @@ class ReplicaServer:
             return _error(422, "invalid_input", "body must be a JSON object", field="body")
         loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self.executor, self.engine.predict, payload)
+            if self.batcher is not None:
+                result = await self.batcher.submit(payload)
+            else:
+                result = await loop.run_in_executor(self.executor, self.engine.predict, payload)
             return JSONResponse(result)  # rendering can fail too (NaN, odd types): an engine bug
         except InvalidInput as error:
             return _error(422, "invalid_input", error.message, field=error.field)
@@ -185,6 +236,32 @@ class ReplicaServer:
             traceback.print_exc(file=sys.stderr)
             message = error.message if isinstance(error, EngineError) else str(error)
             return _error(500, "engine_error", f"{type(error).__name__}: {message}")
+
+    async def predict_stream(self, request: Request) -> Response:
+        if self.in_flight >= self.max_concurrency:
+            return _error(
+                429,
+                "overloaded",
+                f"replica is at max_concurrency ({self.max_concurrency} requests in flight)",
+            )
+        try:
+            payload = json.loads(await request.body())
+        except ValueError as error:
+            return _error(422, "invalid_input", f"body is not JSON: {error}", field="body")
+        if not isinstance(payload, dict):
+            return _error(422, "invalid_input", "body must be a JSON object", field="body")
+        try:
+            job = self.streams.prepare(payload)
+        except InvalidInput as error:
+            return _error(422, "invalid_input", error.message, field=error.field)
+        except EngineError as error:
+            return _error(500, "engine_error", error.message)
+        # The slot is held until the generation thread ends (a disconnect stops it early).
+        self.in_flight += 1
+        return self.streams.response(job, on_end=self._stream_ended)
+
+    def _stream_ended(self) -> None:
+        self.in_flight -= 1
 
 
 def _process_age_s() -> float:
@@ -298,6 +375,7 @@ def main(argv: list[str] | None = None, *, spawn_s: float | None = None) -> int:
         model_name=args.model_name,
         task=args.task,
         start_method="spawn" if spawn_s is None else "fork",
+        batching=args.batching,
     )
     config = server_config(server.app(), args.host, args.port, args.graceful_timeout)
     # uvicorn handles SIGTERM/SIGINT while serving (graceful drain), then re-raises the signal

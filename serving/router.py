@@ -47,7 +47,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +56,7 @@ import httpx
 from plinth.types import Scaling
 from serving.errors import InvalidInput, QueueFull, ReplicaFailed, RequestTimeout, ServingError
 from serving.metrics import DeploymentMetrics
+from serving.sse import event as sse_event
 
 DRAIN_WINDOW_S = 30.0  # completions this recent estimate the drain rate for Retry-After
 RETRY_AFTER_MAX_S = 120.0
@@ -365,6 +366,86 @@ class Router:
             avoid = avoid | {replica.replica_id}
         raise ReplicaFailed(f"model '{self.model_name}': {failure}")
 
+    async def open_stream(self, payload: bytes, *, timeout_s: float = 60.0) -> ReplicaStream:
+        """Start a streamed generation (replica POST /predict_stream) and return once the replica
+        has accepted it: errors before the first event raise like `forward` (InvalidInput,
+        QueueFull, RequestTimeout, ReplicaFailed). `timeout_s` bounds the wait for that answer;
+        the stream itself runs until the generation ends or the caller closes it. The stream
+        holds its concurrency slot until `ReplicaStream.aclose()`, which also closes the
+        connection, so the replica stops generating (a disconnected client is such a close)."""
+        if self._closed:
+            raise RouterClosed()
+        now = self._clock()
+        self.arrivals += 1
+        if self.last_request_at is not None and now - self.last_request_at >= IDLE_GAP_MIN_S:
+            self._idle_gaps.append(now - self.last_request_at)
+        self.last_request_at = now
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self._open_stream(payload, now)
+        except TimeoutError:
+            if self._metrics is not None:
+                self._metrics.request_done(504, self._clock() - now)
+            raise RequestTimeout(self.model_name, timeout_s) from None
+        except ServingError as exc:
+            if self._metrics is not None:
+                self._metrics.request_done(exc.status, self._clock() - now)
+            raise
+
+    async def _open_stream(self, payload: bytes, arrived: float) -> ReplicaStream:
+        avoid: frozenset[str] = frozenset()
+        failure = ""
+        for attempt in range(2):
+            cold = not self._has_ready(avoid)
+            replica = await self._acquire(avoid, retry=attempt > 0, cold=cold)
+            taken_at = self._clock()
+            request = self._client.build_request(
+                "POST",
+                replica.base_url + "/predict_stream",
+                content=payload,
+                headers={"content-type": "application/json", "accept": "text/event-stream"},
+            )
+            try:
+                resp = await self._client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                self._release(replica, taken_at)
+                self._suspect(replica)
+                if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                    raise ReplicaFailed(
+                        f"model '{self.model_name}': replica {replica.replica_id} failed "
+                        f"before streaming ({type(exc).__name__})"
+                    ) from None
+                failure = f"replica {replica.replica_id} is unreachable ({type(exc).__name__})"
+                avoid = avoid | {replica.replica_id}
+                continue
+            except BaseException:
+                self._release(replica, taken_at)
+                raise
+            if resp.status_code == 200:
+                return ReplicaStream(self, replica, resp, taken_at=taken_at, arrived=arrived)
+            try:
+                await resp.aread()
+            finally:
+                await resp.aclose()
+                self._release(replica, taken_at)
+            if resp.status_code == 422:
+                raise _invalid_input(resp)
+            if resp.status_code != 429:
+                raise ReplicaFailed(
+                    f"replica {replica.replica_id} of model '{self.model_name}' failed "
+                    f"(HTTP {resp.status_code}): {_error_message(resp)}"
+                )
+            failure = f"replica {replica.replica_id} is overloaded (HTTP 429)"
+            if not any(rid != replica.replica_id for rid in self._ready):
+                break
+            avoid = avoid | {replica.replica_id}
+        raise ReplicaFailed(f"model '{self.model_name}': {failure}")
+
+    def _stream_closed(self, stream: ReplicaStream) -> None:
+        self._release(stream.replica, stream.taken_at)
+        if self._metrics is not None:
+            self._metrics.request_done(200, self._clock() - stream.arrived)
+
     def _suspect(self, replica: _Replica) -> None:
         """Stop routing to a replica that failed a connection; the controller decides its fate."""
         self.remove_replica(replica.replica_id)
@@ -466,6 +547,50 @@ class Router:
         """Integrate the current load up to `now`; call before any change of the load."""
         self._area += self._load() * max(0.0, now - self._last_change)
         self._last_change = now
+
+
+class ReplicaStream:
+    """An accepted streamed generation (`Router.open_stream`): iterate `chunks()` for the raw
+    server-sent-event bytes; `aclose()` (idempotent) closes the connection and frees the slot."""
+
+    def __init__(
+        self,
+        router: Router,
+        replica: _Replica,
+        response: httpx.Response,
+        *,
+        taken_at: float,
+        arrived: float,
+    ) -> None:
+        self.router = router
+        self.replica = replica
+        self.response = response
+        self.taken_at = taken_at
+        self.arrived = arrived
+        self.closed = False
+
+    @property
+    def replica_id(self) -> str:
+        return self.replica.replica_id
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.response.aiter_raw():
+                yield chunk
+        except httpx.TransportError as exc:  # the replica died mid-stream: end with an event
+            message = f"replica {self.replica_id} failed mid-stream ({type(exc).__name__})"
+            yield sse_event({"error": {"type": "replica_failed", "message": message}})
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            await self.response.aclose()
+        finally:
+            self.router._stream_closed(self)
 
 
 def _error_object(resp: httpx.Response) -> dict[str, Any] | None:

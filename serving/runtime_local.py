@@ -138,6 +138,11 @@ class LocalProcessRuntime:
         python = self.python
         if spec.engine == "custom":  # the package's own environment (serving.package_env)
             python = package_interpreter(Path(spec.model_path), default=self.python)
+        batching: list[str] = []
+        if spec.max_batch_size is not None:
+            batching += ["--max-batch-size", str(spec.max_batch_size)]
+        if spec.max_batch_wait_ms is not None:
+            batching += ["--max-batch-wait-ms", repr(spec.max_batch_wait_ms)]
         return [
             python,
             "-m",
@@ -162,6 +167,7 @@ class LocalProcessRuntime:
             str(port),
             "--parent-pid",
             str(os.getpid()),
+            *batching,
         ]
 
     def log_path(self, spec: ReplicaSpec) -> Path:

@@ -40,6 +40,9 @@ class DeploymentSpec:
     environment: str = "production"  # the model environment it serves (or will serve)
     version: int = 0  # the deployment's version number, answered in X-Plinth-Deployment-Version
     canary_percent: float | None = None  # ACTIVE as its environment's canary: its traffic share
+    # Dynamic batching per replica (None: the task's default, see serving.engines.batching).
+    max_batch_size: int | None = None
+    max_batch_wait_ms: float | None = None
     # Environment for the replicas (decrypted secrets the deployment names): kept out of repr so
     # a logged spec never shows a value, and out of the hash (a dict is unhashable).
     env: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False)
@@ -57,6 +60,8 @@ class ReplicaSpec:
     engine: str
     max_concurrency: int
     env: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False)
+    max_batch_size: int | None = None  # None: the task's default (serving.engines.batching)
+    max_batch_wait_ms: float | None = None
 
 
 @dataclass

@@ -13,7 +13,10 @@ For each connection, in order:
    `PLINTH_AUTH=disabled` every request acts as admin. A WebSocket without the header is let
    through unauthenticated; GraphQL then authenticates its `connection_init` payload.
 4. Authorization: the key must satisfy the route's access (for INVOKE, on the model named by the
-   `name` path parameter) -> else 403 naming `required_scope`.
+   `name` path parameter; for INVOKE_BODY, the OpenAI-compatible routes, on the model named by
+   the JSON body's `model` field: the middleware reads the body first, within the size limit,
+   and replays it to the app; a body without a readable `model` counts as naming no model, so
+   only keys that may invoke every model pass) -> else 403 naming `required_scope`.
 The principal is left in `scope["state"]["principal"]` (`request.state.principal`).
 
 REST errors: `{"error": {"type": "unauthorized"|"forbidden"|"payload_too_large", "message",
@@ -24,6 +27,7 @@ REST errors: `{"error": {"type": "unauthorized"|"forbidden"|"payload_too_large",
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -61,6 +65,41 @@ def error_body(
         extensions = {"code": graphql_code, **extra}
         body["errors"] = [{"message": message, "extensions": extensions}]
     return body
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _model_from_body(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    model = data.get("model") if isinstance(data, dict) else None
+    return model if isinstance(model, str) and model else None
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the app the body already read, then the real messages."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 class _BodyLimit:
@@ -122,7 +161,17 @@ class SecurityMiddleware:
             limit = _BodyLimit(receive, send, self.max_body_bytes)
             receive, send = limit.receive, limit.send
 
-        denial = self._authorize(scope, headers)
+        found = match(self.routes, scope)
+        body_model: str | None = None
+        if limit is not None and found is not None and found[0].access is Access.INVOKE_BODY:
+            try:
+                body = await _read_body(receive)
+            except BodyTooLarge:
+                await self._too_large(scope, receive, limit._send)
+                return
+            body_model = _model_from_body(body)
+            receive = _replay(body, receive)
+        denial = self._authorize(scope, headers, found, body_model)
         if denial is not None:
             await denial(scope, receive, send)
             return
@@ -141,9 +190,14 @@ class SecurityMiddleware:
         )
         await response(scope, receive, send)
 
-    def _authorize(self, scope: Scope, headers: Headers) -> Any:
+    def _authorize(
+        self,
+        scope: Scope,
+        headers: Headers,
+        found: tuple[RouteEntry, dict[str, str]] | None,
+        body_model: str | None = None,
+    ) -> Any:
         """None to let the request through (principal stored), else the ASGI app that denies it."""
-        found = match(self.routes, scope)
         if found is None:
             return None  # 404 / 405 from the app
         route, params = found
@@ -163,6 +217,8 @@ class SecurityMiddleware:
         if token is None and scope["type"] == "websocket" and graphql:
             return None  # authenticated from the graphql-transport-ws connection_init payload
         model = params.get("name") if access is Access.INVOKE else None
+        if access is Access.INVOKE_BODY:
+            model = body_model
         try:
             principal = self.keys.authenticate(token)
         except Unauthenticated as exc:

@@ -40,6 +40,11 @@ REST_ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/v1/batch/{job_id}"): Access.AUTHENTICATED,
     ("GET", "/v1/batch/{job_id}/output"): Access.AUTHENTICATED,
     ("POST", "/v1/models/{name}/environments/{env}/predict"): Access.INVOKE,
+    # OpenAI-compatible API (backend.openai_api): the model is named in the body.
+    ("POST", "/v1/chat/completions"): Access.INVOKE_BODY,
+    ("POST", "/v1/completions"): Access.INVOKE_BODY,
+    ("POST", "/v1/embeddings"): Access.INVOKE_BODY,
+    ("GET", "/v1/models"): Access.AUTHENTICATED,  # lists only the models the key may invoke
     ("GET", "/metrics"): Access.READ,  # Prometheus scrapes with a read-only key
     ("GET", "/graphql"): Access.AUTHENTICATED,
     ("POST", "/graphql"): Access.AUTHENTICATED,

@@ -19,6 +19,7 @@ that satisfy each:
 | `AUTHENTICATED` | any valid key (the operation decides further)   | the /graphql transport     |
 | `READ`          | `read`, `deploy`, `admin`                       | queries, subscription      |
 | `INVOKE`        | `invoke`, `invoke:NAME` (NAME: model), `admin`  | predict                    |
+| `INVOKE_BODY`   | as INVOKE, NAME from the JSON body's `model`    | OpenAI-compatible routes   |
 | `DEPLOY`        | `deploy`, `admin`                               | deployModel, updateScaling |
 | `ADMIN`         | `admin`                                         | keys, secrets, audit log   |
 
@@ -47,6 +48,7 @@ class Access(enum.Enum):
     AUTHENTICATED = "authenticated"
     READ = "read"
     INVOKE = "invoke"
+    INVOKE_BODY = "invoke_body"  # INVOKE on the model named by the JSON body's "model" field
     DEPLOY = "deploy"
     ADMIN = "admin"
 
@@ -74,7 +76,7 @@ def parse_scopes(values: Iterable[str], *, field: str = "scopes") -> tuple[str, 
 
 def required_scope(access: Access, model: str | None = None) -> str | None:
     """The narrowest scope that satisfies `access` (named in a 403), None for PUBLIC/any key."""
-    if access is Access.INVOKE:
+    if access in (Access.INVOKE, Access.INVOKE_BODY):
         return f"{INVOKE}:{model}" if model else INVOKE
     if access in (Access.PUBLIC, Access.AUTHENTICATED):
         return None
@@ -101,7 +103,7 @@ class Principal:
             return READ in scopes or DEPLOY in scopes
         if access is Access.DEPLOY:
             return DEPLOY in scopes
-        if access is Access.INVOKE:
+        if access in (Access.INVOKE, Access.INVOKE_BODY):
             return INVOKE in scopes or (model is not None and f"{INVOKE}:{model}" in scopes)
         return False
 

@@ -38,6 +38,7 @@ from plinth._exceptions import (
     ValidationError,
 )
 from plinth._operations import ScalingFields
+from plinth._stream import AsyncTextStream, TextStream
 from plinth.types import (
     NAME_PATTERN,
     TASKS,
@@ -70,6 +71,7 @@ __all__ = [
     "AsyncModels",
     "AsyncRequest",
     "AsyncSecrets",
+    "AsyncTextStream",
     "AsyncWebhooks",
     "AuthenticationError",
     "Batch",
@@ -100,6 +102,7 @@ __all__ = [
     "Secret",
     "Secrets",
     "ServiceUnavailableError",
+    "TextStream",
     "ValidationError",
     "WaitTimeoutError",
     "WebhookDelivery",

@@ -29,6 +29,7 @@ from plinth._config import auth_headers, resolve_api_key, resolve_base_url
 from plinth._exceptions import NotFoundError, PlinthError
 from plinth._operations import ScalingFields
 from plinth._packages import AsyncPackages, Packages
+from plinth._stream import AsyncTextStream, TextStream, stream_request
 from plinth._watch import DeploymentWatcher
 from plinth.types import (
     Deployment,
@@ -471,6 +472,18 @@ class Models:
         """Poll until the request finished (any final status); `WaitTimeoutError` after timeout."""
         return aops.wait_async_sync(self._client, request_id, timeout, poll_interval)
 
+    def stream(
+        self,
+        name: str,
+        inputs: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> TextStream:
+        """Stream a text-generation model's output piece by piece (see `plinth._stream`)."""
+        path, body = stream_request(name, inputs, parameters)
+        return TextStream(self._client._http, path, body, timeout)
+
 
 class AsyncModels:
     """`async_client.models`: the same operations as `Models`, awaitable."""
@@ -717,3 +730,15 @@ class AsyncModels:
         if not wait or deployment.status is DeploymentStatus.ACTIVE:
             return deployment
         return await self.wait_for_deployment(deployment.id, timeout=timeout)
+
+    def stream(
+        self,
+        name: str,
+        inputs: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> AsyncTextStream:
+        """`async for piece in client.models.stream(...)`: see `Models.stream`."""
+        path, body = stream_request(name, inputs, parameters)
+        return AsyncTextStream(self._client._http, path, body, timeout)

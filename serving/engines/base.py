@@ -24,7 +24,7 @@ Error tree (one base for the package):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 MAX_BATCH_INPUTS = 256
@@ -74,6 +74,11 @@ class Engine(Protocol):
 
     def predict(self, payload: Mapping[str, Any]) -> Any:
         """Answer one request (JSON-serialisable result); raise InvalidInput for bad payloads."""
+        ...
+
+    def predict_batch(self, payloads: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Answer several requests together (dynamic batching): per payload, its result or the
+        exception it raised, in order; one bad payload must not fail the others."""
         ...
 
 

@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -220,6 +220,17 @@ class CustomEngine:
             return loaded.call(loaded.instance.predict, payload["inputs"], **kwargs)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc
+
+    def predict_batch(self, payloads: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """One by one: a package's `predict` takes one request's inputs (the replica turns
+        dynamic batching off for custom engines; this keeps the engine interface whole)."""
+        results: list[Any] = []
+        for payload in payloads:
+            try:
+                results.append(self.predict(payload))
+            except Exception as exc:
+                results.append(exc)
+        return results
 
 
 class CustomReplicaServer(ReplicaServer):

@@ -5,16 +5,20 @@ snapshot once, runs one warm-up forward pass and reports the seconds of each pha
 (`imports`, `weights`, `warmup`). `predict` is thread-safe: tokenizers are guarded by a lock (the
 Rust tokenizer refuses concurrent mutation of its padding/truncation state), forward passes run
 under `torch.inference_mode()` without a lock. A request's texts go through the model together,
-in chunks of `BATCH_SIZE`.
+in chunks of `BATCH_SIZE`. `predict_batch` answers several requests at once for the replica's
+dynamic batcher (`serving.engines.batching`); text generation also streams
+(`prepare_stream`, `serving.engines.streaming`).
 
 Outputs follow the contract (see CONTRACT "Replica process"):
-- feature-extraction: {"embeddings": [[float, ...], ...]}, pooled and normalised exactly as the
+- feature-extraction: {"embeddings": [[float, ...], ...]} (plus "token_counts": [int, ...], the
+  tokens each input used, with `return_token_counts`), pooled and normalised exactly as the
   snapshot's sentence-transformers config says (see `st_config`), truncated to its
   max_seq_length (else the tokenizer's model_max_length capped by the position embeddings);
 - text-classification: [[{"label", "score"}, ...]] per input, sorted by score, `top_k` limits;
   softmax, or sigmoid for multi-label models;
 - text-generation: [{"generated_text": str}] per input (`max_new_tokens` <= 512, `temperature`,
-  `top_p`, `top_k`, `do_sample`, `return_full_text`).
+  `top_p`, `top_k`, `do_sample`, `return_full_text`, `stop`: up to 4 strings that end the
+  generation, kept at the end of the text).
 
 Torch uses PLINTH_TORCH_THREADS intra-op threads (default: the CPUs this process may run on),
 set in `load()`, i.e. in the replica itself, never in a fork server.
@@ -34,7 +38,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +54,7 @@ from serving.engines.base import (
     parse_parameters,
 )
 from serving.engines.st_config import EmbeddingConfig, read_embedding_config
+from serving.engines.streaming import StreamJob, TokenStreamer
 
 if TYPE_CHECKING:
     import torch
@@ -100,6 +105,29 @@ _AUTO_CLASSES = (
     "AutoModelForCausalLM",
     "AutoModelForSequenceClassification",
 )
+
+
+MAX_STOP_STRINGS = 4
+MAX_STOP_LENGTH = 64
+
+
+def stop_parameter(params: Mapping[str, Any]) -> list[str]:
+    """`stop`: one string or up to four non-empty strings (at most 64 characters each)."""
+    value = params.get("stop")
+    if value is None:
+        return []
+    stops = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(stops, list)
+        or len(stops) > MAX_STOP_STRINGS
+        or not all(isinstance(s, str) and 0 < len(s) <= MAX_STOP_LENGTH for s in stops)
+    ):
+        raise InvalidInput(
+            f"'stop' must be a string or a list of at most {MAX_STOP_STRINGS} non-empty strings "
+            f"of at most {MAX_STOP_LENGTH} characters",
+            "parameters.stop",
+        )
+    return list(stops)
 
 
 def preload_libraries() -> None:
@@ -262,6 +290,55 @@ class TransformersEngine:
     def _predict(self, texts: list[str], params: dict[str, Any]) -> Any:
         raise NotImplementedError
 
+    def predict_batch(self, payloads: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Answer several requests with as few forward passes as possible (dynamic batching,
+        `serving.engines.batching`): one entry per payload, its result or the exception it
+        raised. Requests with the same parameters share forward passes; when a shared pass
+        fails, its requests run one by one so that one bad request fails only itself."""
+        if not self._loaded:
+            error = EngineError("model is not loaded")
+            return [error] * len(payloads)
+        results: list[Any] = [None] * len(payloads)
+        groups: dict[str, list[tuple[int, list[str], dict[str, Any]]]] = {}
+        for index, payload in enumerate(payloads):
+            try:
+                texts = parse_inputs(payload, allow_empty_strings=self.task != "text-generation")
+                params = parse_parameters(payload, self.parameters)
+            except InvalidInput as error:
+                results[index] = error
+                continue
+            key = json.dumps(params, sort_keys=True, default=repr)
+            groups.setdefault(key, []).append((index, texts, params))
+        with self._torch.inference_mode():
+            for members in groups.values():
+                if len(members) > 1:
+                    try:
+                        merged = self._predict(
+                            [t for _, texts, _ in members for t in texts], members[0][2]
+                        )
+                    except Exception:  # isolate the culprit: each request alone below
+                        pass
+                    else:
+                        parts = self._split(merged, [len(texts) for _, texts, _ in members])
+                        for (index, _, _), part in zip(members, parts, strict=True):
+                            results[index] = part
+                        continue
+                for index, texts, params in members:
+                    try:
+                        results[index] = self._predict(texts, params)
+                    except Exception as error:
+                        results[index] = error
+        return results
+
+    def _split(self, merged: Any, counts: list[int]) -> list[Any]:
+        """Cut the answer to concatenated inputs into one answer per request."""
+        parts: list[Any] = []
+        start = 0
+        for count in counts:
+            parts.append(merged[start : start + count])
+            start += count
+        return parts
+
     def _max_positions(self) -> int | None:
         value = getattr(self._model.config, "max_position_embeddings", None)
         return value if isinstance(value, int) and value > 0 else None
@@ -286,7 +363,7 @@ class TransformersEngine:
 
 class FeatureExtractionEngine(TransformersEngine):
     task = "feature-extraction"
-    parameters = frozenset({"normalize", "truncate"})
+    parameters = frozenset({"normalize", "truncate", "return_token_counts"})
 
     def __init__(self, model_path: str | Path) -> None:
         super().__init__(model_path)
@@ -307,6 +384,8 @@ class FeatureExtractionEngine(TransformersEngine):
         assert self._config is not None
         normalize = bool_parameter(params, "normalize", default=self._config.normalize)
         truncate = bool_parameter(params, "truncate", default=True)
+        counts = bool_parameter(params, "return_token_counts", default=False)
+        token_counts: list[int] = []
         if self._config.do_lower_case:
             texts = [text.lower() for text in texts]
         embeddings: list[list[float]] = []
@@ -315,12 +394,25 @@ class FeatureExtractionEngine(TransformersEngine):
             encoded = self._encode(chunk, truncation=True, max_length=self._max_length)
             if not truncate:
                 self._refuse_truncation(chunk)
+            if counts:
+                token_counts.extend(int(n) for n in encoded["attention_mask"].sum(dim=1).tolist())
             tokens = self._model(**self._forward_inputs(encoded))[0]
             pooled = pool(self._torch, tokens, encoded["attention_mask"], self._config)
             if normalize:
                 pooled = self._torch.nn.functional.normalize(pooled, p=2, dim=-1)
             embeddings.extend(pooled.float().tolist())
+        if counts:
+            return {"embeddings": embeddings, "token_counts": token_counts}
         return {"embeddings": embeddings}
+
+    def _split(self, merged: Any, counts: list[int]) -> list[Any]:
+        parts = [{"embeddings": part} for part in super()._split(merged["embeddings"], counts)]
+        if "token_counts" in merged:
+            for part, tokens in zip(
+                parts, super()._split(merged["token_counts"], counts), strict=True
+            ):
+                part["token_counts"] = tokens
+        return parts
 
     def _refuse_truncation(self, texts: list[str]) -> None:
         with self._tokenizer_lock:
@@ -411,7 +503,15 @@ class TextClassificationEngine(TransformersEngine):
 class TextGenerationEngine(TransformersEngine):
     task = "text-generation"
     parameters = frozenset(
-        {"max_new_tokens", "temperature", "top_p", "top_k", "do_sample", "return_full_text"}
+        {
+            "max_new_tokens",
+            "temperature",
+            "top_p",
+            "top_k",
+            "do_sample",
+            "return_full_text",
+            "stop",
+        }
     )
 
     def _load_model(self, transformers: Any) -> None:
@@ -427,7 +527,8 @@ class TextGenerationEngine(TransformersEngine):
     def _warmup_payload(self) -> dict[str, Any]:
         return {"inputs": ["warm up"], "parameters": {"max_new_tokens": 1}}
 
-    def _predict(self, texts: list[str], params: dict[str, Any]) -> Any:
+    def _options(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """max_new_tokens and the keyword arguments of `generate` for these parameters."""
         max_new = int_parameter(
             params, "max_new_tokens", default=20, low=1, high=MAX_NEW_TOKENS_CAP
         )
@@ -437,7 +538,6 @@ class TextGenerationEngine(TransformersEngine):
         top_k = int_parameter(params, "top_k", default=None, low=1, high=1_000_000)
         sampling_asked = temperature is not None or top_p is not None or top_k is not None
         do_sample = bool_parameter(params, "do_sample", default=sampling_asked)
-        full_text = bool_parameter(params, "return_full_text", default=True)
         options: dict[str, Any] = {
             "max_new_tokens": max_new,
             "do_sample": do_sample,
@@ -446,6 +546,14 @@ class TextGenerationEngine(TransformersEngine):
         if do_sample:  # sampling knobs without sampling make transformers warn
             knobs = {"temperature": temperature, "top_p": top_p, "top_k": top_k}
             options.update({key: value for key, value in knobs.items() if value is not None})
+        stops = stop_parameter(params)
+        if stops:  # generation ends right after one of them (it stays in the text)
+            options.update(stop_strings=stops, tokenizer=self._tokenizer)
+        return max_new, options
+
+    def _predict(self, texts: list[str], params: dict[str, Any]) -> Any:
+        max_new, options = self._options(params)
+        full_text = bool_parameter(params, "return_full_text", default=True)
         results: list[dict[str, str]] = []
         for start in range(0, len(texts), BATCH_SIZE):
             chunk = texts[start : start + BATCH_SIZE]
@@ -470,3 +578,59 @@ class TextGenerationEngine(TransformersEngine):
                     f"model's context of {limit} tokens",
                     f"inputs[{offset + index}]",
                 )
+
+    # -- streaming (serving.engines.streaming) ----------------------------------------------
+
+    def prepare_stream(self, payload: Mapping[str, Any]) -> StreamJob:
+        """Validate a streaming request: one prompt in "inputs", or chat "messages" rendered
+        with the tokenizer's own chat template. Raises InvalidInput; nothing runs yet."""
+        if not self._loaded:
+            raise EngineError("model is not loaded")
+        params = parse_parameters(payload, self.parameters)
+        if "messages" in payload:
+            prompt = self._chat_prompt(payload["messages"])
+        else:
+            texts = parse_inputs(payload)
+            if len(texts) != 1:
+                raise InvalidInput("a stream answers one prompt: send one string in 'inputs'")
+            prompt = texts[0]
+        max_new, options = self._options(params)
+        encoded = self._encode([prompt])
+        self._check_context(encoded["attention_mask"], max_new, offset=0)
+        return StreamJob(self, encoded, options, max_new)
+
+    def _chat_prompt(self, messages: Any) -> str:
+        if not isinstance(messages, list) or not messages:
+            raise InvalidInput("'messages' must be a non-empty list", "messages")
+        for index, message in enumerate(messages):
+            if not (
+                isinstance(message, dict)
+                and isinstance(message.get("role"), str)
+                and isinstance(message.get("content"), str)
+            ):
+                raise InvalidInput(
+                    "each message must be an object with string 'role' and 'content'",
+                    f"messages[{index}]",
+                )
+        if not getattr(self._tokenizer, "chat_template", None):
+            raise InvalidInput(
+                "this model's tokenizer has no chat template; send a prompt instead", "messages"
+            )
+        with self._tokenizer_lock:
+            prompt = self._tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+        return str(prompt)
+
+    def generate_stream(
+        self,
+        encoded: dict[str, torch.Tensor],
+        options: dict[str, Any],
+        streamer: TokenStreamer,
+    ) -> None:
+        with self._torch.inference_mode():
+            self._model.generate(**self._forward_inputs(encoded), **options, streamer=streamer)
+
+    def decode(self, ids: list[int]) -> str:
+        with self._tokenizer_lock:
+            return str(self._tokenizer.decode(ids, skip_special_tokens=True))

@@ -207,22 +207,42 @@ def _gpt2_tokenizer() -> Any:
     return GPT2Tokenizer(vocab=state["vocab"], merges=merges, model_max_length=64)
 
 
-def build_tiny_gpt2(hf_home: Path, repo_id: str = "plinth-test/tiny-gpt2") -> Path:
-    """A GPT-2 causal LM with a 64-token context and a byte-level BPE tokenizer."""
+# A minimal chat template in the Jinja dialect transformers renders (for /v1/chat/completions).
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
+def build_tiny_gpt2(
+    hf_home: Path,
+    repo_id: str = "plinth-test/tiny-gpt2",
+    *,
+    context: int = 64,
+    hidden: int = HIDDEN,
+    layers: int = LAYERS,
+    endless: bool = False,
+) -> Path:
+    """A GPT-2 causal LM with a 64-token context, a byte-level BPE tokenizer and a chat
+    template. A longer `context` and a bigger `hidden`/`layers` make generation slow enough to
+    observe mid-stream (512 tokens of 256 hidden x 4 layers take seconds on one CPU thread);
+    `endless` models have no end-of-sequence token, so they always generate max_new_tokens."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(SEED)
     tokenizer = _gpt2_tokenizer()
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.model_max_length = context
     eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     config = GPT2Config(
         vocab_size=len(tokenizer),
-        n_positions=64,
-        n_embd=HIDDEN,
-        n_layer=LAYERS,
+        n_positions=context,
+        n_embd=hidden,
+        n_layer=layers,
         n_head=HEADS,
-        bos_token_id=eos,
-        eos_token_id=eos,
+        bos_token_id=None if endless else eos,
+        eos_token_id=None if endless else eos,
     )
     model = GPT2LMHeadModel(config)
 

@@ -44,6 +44,11 @@ REST: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/batch/{job_id}"): INVOKERS,
     ("GET", "/v1/batch/{job_id}/output"): INVOKERS,
     ("POST", "/v1/models/{name}/environments/{env}/predict"): {"invoke_this", "admin"},
+    # OpenAI-compatible: the model ("minilm") is named in the body.
+    ("POST", "/v1/chat/completions"): {"invoke_this", "admin"},
+    ("POST", "/v1/completions"): {"invoke_this", "admin"},
+    ("POST", "/v1/embeddings"): {"invoke_this", "admin"},
+    ("GET", "/v1/models"): VALID,  # each key sees only the models it may invoke
     ("GET", "/metrics"): READERS,
     ("POST", "/v1/packages"): DEPLOYERS,
     ("GET", "/graphql"): VALID,
@@ -52,6 +57,11 @@ REST: dict[tuple[str, str], set[str]] = {
 }
 
 MODEL = "minilm"
+OPENAI_BODIES: dict[str, dict[str, Any]] = {
+    "/v1/chat/completions": {"model": MODEL, "messages": [{"role": "user", "content": "x"}]},
+    "/v1/completions": {"model": MODEL, "prompt": "x"},
+    "/v1/embeddings": {"model": MODEL, "input": "x"},
+}
 # "Root.field" -> (document, callers allowed)
 GRAPHQL: dict[str, tuple[str, set[str]]] = {
     "Query.models": ("{ models { name } }", READERS),
@@ -150,6 +160,8 @@ def _call_rest(env: AuthApp, method: str, path: str, caller: str) -> Any:
     url = path.replace("{name}", MODEL).replace("{env}", "staging")
     if method == "POST" and path == "/graphql":
         return env.client.post(url, json={"query": "{ __typename }"}, headers=headers)
+    if method == "POST" and path in OPENAI_BODIES:
+        return env.client.post(url, json=OPENAI_BODIES[path], headers=headers)
     if method == "POST":
         return env.client.post(url, json={"inputs": "x"}, headers=headers)
     if method == "DELETE":
@@ -188,7 +200,8 @@ def test_rest_route(env: AuthApp, method: str, path: str, caller: str) -> None:
     else:
         assert response.status_code == 403
         assert error["type"] == "forbidden"
-        if "{name}" in path:
+        named = "{name}" in path or path in OPENAI_BODIES
+        if named:
             scope = f"invoke:{MODEL}"
         elif path.startswith(("/v1/async/", "/v1/batch/")):
             scope = "invoke"
