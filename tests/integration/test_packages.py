@@ -89,9 +89,11 @@ def plinth_cli(
     )
 
 
-def predict(platform: PlatformProcess, name: str, inputs: Any) -> httpx.Response:
+def predict(
+    platform: PlatformProcess, name: str, inputs: Any, environment: str = "production"
+) -> httpx.Response:
     return httpx.post(
-        f"{platform.url}/v1/models/{name}/predict",
+        f"{platform.url}/v1/models/{name}/environments/{environment}/predict",
         json={"inputs": inputs},
         headers=platform.headers,
         timeout=60,
@@ -272,11 +274,14 @@ def test_push_watch_hot_reloads_without_a_new_version(
             "the first deploy",
         )
         assert watcher.poll() is None, "".join(output)
-        assert predict(platform, "devmodel", "a").json() == {"version": "v1", "echo": "a"}
+        assert predict(platform, "devmodel", "a", "development").json() == {
+            "version": "v1",
+            "echo": "a",
+        }
 
         (package / "model.py").write_text(VERSIONED.format(version="v2"))
         wait_for(
-            lambda: predict(platform, "devmodel", "b").json().get("version") == "v2",
+            lambda: predict(platform, "devmodel", "b", "development").json().get("version") == "v2",
             120,
             f"the hot reload; output: {''.join(output)}",
         )
@@ -291,7 +296,10 @@ def test_push_watch_hot_reloads_without_a_new_version(
         (package / "model.py").write_text(broken + "    def predict(self, inputs):\n        pass\n")
         wait_for(lambda: "reload failed" in "".join(output), 120, "the failed reload")
         assert "model.py:3: RuntimeError: bad weights" in "".join(output)
-        assert predict(platform, "devmodel", "c").json() == {"version": "v2", "echo": "c"}
+        assert predict(platform, "devmodel", "c", "development").json() == {
+            "version": "v2",
+            "echo": "c",
+        }
 
         # plinth.yaml changes without new requirements reload too (here: the environment).
         (package / "plinth.yaml").write_text(
@@ -299,7 +307,9 @@ def test_push_watch_hot_reloads_without_a_new_version(
         )
         (package / "model.py").write_text(ENV_MODEL)
         wait_for(
-            lambda: predict(platform, "devmodel", "d").json().get("version") == "v3-yaml",
+            lambda: (
+                predict(platform, "devmodel", "d", "development").json().get("version") == "v3-yaml"
+            ),
             120,
             "the reload of plinth.yaml",
         )
