@@ -5,8 +5,8 @@ Contract: `PlinthPolicy().decide(ctx, state)` is pure (see `serving.autoscaling.
 the context (its clock is `ctx.now`) and the state it returned last time. min/max always win.
 The two time settings of the Scaling mean exactly this:
 
-- `autoscaling_window_s`: the window the arrival rate (or, before any service time is measured,
-  the load) is averaged over for the sustained need (rule 1).
+- `autoscaling_window_s`: the window the arrival rate (or, without counted arrivals, the load)
+  is averaged over for the sustained need (rule 1).
 - `scale_down_delay_s`: the longest time a replica is kept after the load last needed it. No
   replica outlives it idle, except the last one when the idle-gap history says a request is
   about to arrive (rule 5). Within it Plinth keeps a surplus replica for one measured cold
