@@ -41,6 +41,10 @@ class AutoscaleContext:
     history_since: float | None = None  # when the caller began recording; None = now
     last_request_at: float | None = None
     service_time_s: float | None = None  # measured mean seconds a request holds a slot
+    # The same, over a longer window, split by how full the ready replicas were: at most
+    # `concurrency_target` requests each on average, or more (None: too few requests seen).
+    unpacked_service_time_s: float | None = None
+    packed_service_time_s: float | None = None
     cold_start_s: float | None = None  # measured seconds from start to ready
     idle_gaps_s: Sequence[float] = field(default_factory=tuple)  # past gaps between requests
 

@@ -8,7 +8,11 @@ class unchanged, so the policy sees exactly the same context in both. No clock, 
 
 What it derives from the router's cumulative counters: per-interval arrivals and completions,
 the mean service time (slot-seconds of finished requests per finished request, over the last
-`SERVICE_WINDOW_S`, keeping the last estimate through quiet periods), and the idle gaps.
+`SERVICE_WINDOW_S`, keeping the last estimate through quiet periods), the idle gaps, and the
+service time split by how full the replicas were (over `PACKING_WINDOW_S`): requests finished
+while the ready replicas held more than `concurrency_target` each on average against those
+finished below it, so a policy can tell whether packing replicas up to `max_concurrency` slows
+requests down (a real model sharing a CPU does; the simulator's replicas do not).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ if TYPE_CHECKING:
 
 HISTORY_MIN_S = 60.0  # the longest window a policy reads (Knative's stable window)
 SERVICE_WINDOW_S = 60.0
+PACKING_WINDOW_S = 600.0
+PACKING_MIN_COMPLETIONS = 30  # fewer finished requests at a fill level: no estimate for it
 COLD_STARTS_KEPT = 5
 
 
@@ -41,6 +47,8 @@ class DeploymentAutoscaler:
         self._busy = 0.0
         self._service: deque[tuple[float, int, float]] = deque()  # (at, completions, busy_s)
         self._service_time: float | None = None
+        # (at, completions, busy_s, mean in-flight + queued per ready replica) per interval
+        self._packing: deque[tuple[float, int, float, float]] = deque()
         self._cold_starts: deque[float] = deque(maxlen=COLD_STARTS_KEPT)
         self._sample: RouterSample | None = None
 
@@ -84,6 +92,11 @@ class DeploymentAutoscaler:
             self.samples.popleft()
         if completions > 0:
             self._service.append((now, completions, busy))
+            if sample.ready_replicas > 0:
+                fill = sample.mean_load / sample.ready_replicas
+                self._packing.append((now, completions, busy, fill))
+        while self._packing and self._packing[0][0] <= now - PACKING_WINDOW_S:
+            self._packing.popleft()
         while self._service and self._service[0][0] <= now - SERVICE_WINDOW_S:
             self._service.popleft()
         done = sum(c for _, c, _ in self._service)
@@ -91,8 +104,15 @@ class DeploymentAutoscaler:
             self._service_time = sum(b for _, _, b in self._service) / done
         self._sample = sample
 
+    def service_time_by_fill(self, concurrency_target: float) -> tuple[float | None, float | None]:
+        """(mean service time while replicas held at most the target, while they held more)."""
+        low = [(c, b) for _, c, b, fill in self._packing if fill <= concurrency_target]
+        high = [(c, b) for _, c, b, fill in self._packing if fill > concurrency_target]
+        return _mean_service(low), _mean_service(high)
+
     def context(self, now: float, scaling: Scaling, current: int, ready: int) -> AutoscaleContext:
         sample = self._sample
+        unpacked, packed = self.service_time_by_fill(scaling.concurrency_target)
         return AutoscaleContext(
             now=now,
             scaling=scaling,
@@ -104,6 +124,8 @@ class DeploymentAutoscaler:
             history_since=self.since,
             last_request_at=None if sample is None else sample.last_request_at,
             service_time_s=self._service_time,
+            unpacked_service_time_s=unpacked,
+            packed_service_time_s=packed,
             cold_start_s=self.cold_start_s,
             idle_gaps_s=() if sample is None else sample.idle_gaps_s,
         )
@@ -113,3 +135,10 @@ class DeploymentAutoscaler:
         self.last_ctx = ctx
         replicas, self.state = self.policy.decide(ctx, self.state)
         return clamp(ctx, replicas)
+
+
+def _mean_service(intervals: list[tuple[int, float]]) -> float | None:
+    done = sum(c for c, _ in intervals)
+    if done < PACKING_MIN_COMPLETIONS:
+        return None
+    return sum(b for _, b in intervals) / done

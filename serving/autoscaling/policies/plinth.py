@@ -1,20 +1,16 @@
-"""Plinth's default autoscaling policy: Little's-law sizing, a burst path, cold-start headroom.
+"""Plinth's default autoscaling policy: Little's-law sizing, packing when latency allows, a burst
+path, cold-start headroom, and scale-down and pre-warm from the deployment's own history.
 
-Contract: `PlinthPolicy().decide(ctx, state)` is pure (see `serving.autoscaling.policy`).
-min/max always win. The two time settings of the Scaling mean exactly this:
+Contract: `PlinthPolicy().decide(ctx, state)` is pure (see `serving.autoscaling.policy`): it reads
+the context (its clock is `ctx.now`) and the state it returned last time. min/max always win.
+The two time settings of the Scaling mean exactly this:
 
-- `autoscaling_window_s`: the window the arrival rate (or, before any service time is measured,
-  the load) is averaged over for the sustained need (rule 1).
-- `scale_down_delay_s`: the longest time a replica is kept after the load last needed it, the
-  need being the Little's-law target over the window (a burst's extra replicas, rule 2, are
-  kept for one cold start instead). When the need falls from N to n < N, the S = N - n
-  surplus replicas are released one at a time at evenly spaced moments: the k-th from the
-  top once the need has stayed below N for `delay x k / S`, the last exactly `delay` after
-  the need was N (rule 4). A replica is never removed while the current need asks for it,
-  none that the need of the last `delay` seconds asked for is removed before `delay / S`,
-  and the count steps down gradually instead of holding the peak for the whole delay and
-  dropping at once. The last replica goes to zero `delay` after anything needed it, subject
-  to rule 5.
+- `autoscaling_window_s`: the window the arrival rate (or, without counted arrivals, the load)
+  is averaged over for the sustained need (rule 1).
+- `scale_down_delay_s`: the longest time a replica is kept after the load last needed it. No
+  replica outlives it idle, except the last one when the idle-gap history says a request is
+  about to arrive (rule 5). Within it Plinth keeps a surplus replica for one measured cold
+  start (rule 4), and the last one until its idle-gap history says holding on is wasted.
 
 The rules, and why each beats the anchors:
 
@@ -23,35 +19,50 @@ The rules, and why each beats the anchors:
    step is `arrival rate x PRIOR_SERVICE_S / concurrency_target` (at least one replica when a
    request waits), the rate over the window or, if higher, over the last `burst_window_s`; it
    grows with the observed rate and is replaced by rule 1 once the first requests complete.
-   Targets sized from the prior are not held by rule 4: they are a guess, not a measured need.
 1. Size from the work, not from the queue. Required concurrency is `arrival rate x service
    time` (Little's law) with the service time the router measured (slot-seconds per completed
    request). Ray Serve, Knative and HPA size from observed concurrency, which during overload
    includes queueing delay and so over-provisions right after a burst, then lags it down.
    With replicas ready but no request completed yet, the time-weighted load stands in.
+   Per replica the concurrency is `concurrency_target`, the soft target, unless the router's
+   measurements show that replicas holding more than the target serve requests no slower
+   (mean service time within `packing_tolerance` of the one measured below the target): then
+   latency allows packing, and the replicas are sized for `max_concurrency` slots each with
+   square-root staffing (`L + beta x sqrt(L)` slots for a concurrency L, the classic M/M/k
+   rule that keeps the wait a small fraction of the service time), never more replicas than
+   the soft target asks for. The SLO is what counts, not the soft target.
 2. Burst fast path: the same sizing over the last `burst_window_s` (2 s) when its arrivals are
    more than Poisson noise around the window's rate explains (> mean + 3 sigma + 2), plus the
-   backlog drained within one cold start (`queued x service / cold start`). It is an absolute
-   target computed from current measurements, never a running maximum like Knative's
-   `maxPanicPods`: requests queued during a cold start do not ask for ever more replicas
-   because replicas that are starting already count, and the backlog term shrinks as the
-   queue drains. A burst says nothing about the next minutes, so rule 4 holds its target for
-   one measured cold start only (ski rental: releasing a replica that is needed again sooner
-   costs a cold start; keeping it idle for longer costs more than that), never past the delay.
+   backlog drained within one cold start (`queued x service / cold start`). While requests
+   wait (the burst has outgrown the replicas, so it is probably still growing) the burst's
+   rate is sized at the soft target, which leaves room for that growth; otherwise packed as
+   in rule 1. It is an absolute target computed from current measurements, never a running
+   maximum like Knative's `maxPanicPods`: requests queued during a cold start do not ask for
+   ever more replicas because replicas that are starting already count, and the backlog term
+   shrinks as the queue drains. Bursts recur in real traffic, so the state remembers the
+   packed peak need of the last `BURSTS_KEPT` bursts (a burst ends one cold start after it
+   was last detected); once `min_bursts` are known, a new burst is sized at once for the
+   largest of them, because a reactive policy sees a burst's growth one cold start late.
 3. Headroom proportional to the measured cold-start time C: the sized concurrency is multiplied
    by `1 + C / (C + window)`. Capacity that takes long to arrive must be bought earlier; with
    instant starts there is no headroom at all.
-4. Scale down gradually as defined above for `scale_down_delay_s`: the sustained targets of
-   the last delay (rule 1 with rule 3's headroom: the window's Little's-law need, and the
-   floor `min_replicas`) are kept in the state, and each releases its surplus over the current
-   need linearly in time. Burst targets (rule 2) do the same over one cold start. After a
-   restart the replicas found count as needed when the history began, so they step down
-   over the delay like any others.
-5. Scale to zero when nothing was needed for `scale_down_delay_s`, unless the deployment's own
-   idle-gap history says the next request is probably close: of the past gaps at least as long
-   as the current one, if most ended within two cold starts of this length, the replica stays
-   (one cold start would cost more than keeping it). Gaps seen to be long go to zero on time,
-   and when such long gaps recur, one replica is started a cold start before they usually end.
+4. Scale down as the need falls, keeping each surplus replica for one measured cold start C
+   after the need last reached it, never past `scale_down_delay_s`: ski rental, the
+   break-even between releasing a replica that is needed again sooner (a cold start) and
+   keeping it idle longer (more than a cold start); the delay itself while no cold start has
+   been measured yet. Holding every replica for the whole delay
+   (Ray Serve's and HPA's stabilisation) pays for peaks long gone; recurring bursts are met by
+   rule 2's memory instead. `min_replicas` counts as need. After a restart nothing says what
+   the replicas found were for, so they are kept for the delay after the history began.
+5. The last replica: scale to zero when nothing needed it for `scale_down_delay_s`, unless the
+   idle-gap history (the router's pauses between requests) says the next request is probably
+   close: of the past gaps at least as long as the current one, if most ended within two cold
+   starts of this length, the replica stays. Conversely, once idle for a cold start, if every
+   past gap at least this long outlasted the delay by more than a cold start, it goes to zero
+   at once: holding it to the delay would be paid for nothing. Predictive pre-warm: at zero,
+   one replica is started 1.5 cold starts before the gaps long enough to reach zero usually
+   end (their lower quartile), and kept until the longest of them has passed, so periodic
+   on/off traffic meets a warm replica from its second period on.
 """
 
 from __future__ import annotations
@@ -68,17 +79,18 @@ from serving.autoscaling.context import (
 )
 
 PRIOR_SERVICE_S = 1.0  # rule 0: seconds a request is assumed to hold a slot before measured
-
-
-_History = tuple[tuple[float, int, bool], ...]
+BURSTS_KEPT = 8
 
 
 @dataclass(frozen=True)
 class PlinthState:
-    # Targets still held (rule 4): (seen at, replicas, from the burst path); one that a newer
-    # target outlasts with as many replicas is dropped, it could never keep more.
-    targets: _History = ()
+    needed_at: tuple[float, ...] = ()  # rule 4: when the need last reached k replicas (k-1)
     seeded: bool = False  # the replicas found at the first decision have been recorded
+    burst_peak: int = 0  # rule 2: the current burst's largest packed need, 0 outside a burst
+    burst_seen_at: float = 0.0
+    burst_peaks: tuple[int, ...] = ()  # the peaks of the last bursts, oldest first
+    found: int = 0  # replicas found at the first decision (after a restart), kept the delay
+    found_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -87,8 +99,11 @@ class PlinthPolicy:
     burst_sigmas: float = 3.0
     prior_service_s: float = PRIOR_SERVICE_S
     min_gaps_for_history: int = 5  # fewer past idle gaps: rule 5 just waits the delay
-    min_long_gaps: int = 2  # gaps past the delay needed before pre-warming for the next one
+    min_long_gaps: int = 1  # gaps past the delay needed before pre-warming for the next one
     imminent_fraction: float = 0.5
+    packing_tolerance: float = 0.25  # rule 1: a packed replica may be this much slower
+    staffing_beta: float = 1.0  # rule 1: square-root staffing when packing
+    min_bursts: int = 2  # rule 2: past bursts needed before sizing a new one from them
 
     @property
     def name(self) -> str:
@@ -102,13 +117,14 @@ class PlinthPolicy:
         return self.needs(ctx)[0]
 
     def needs(self, ctx: AutoscaleContext) -> tuple[int, int]:
-        """(replicas wanted now, sustained need held over the delay), rules 0-3."""
+        """(replicas wanted now, packed replicas a detected burst's rate needs or 0), rules 0-3."""
         s = ctx.scaling
         per_replica = s.concurrency_target
         window = s.autoscaling_window_s
         service = ctx.service_time_s
         cold = ctx.cold_start_s or 0.0
         headroom = 1 + cold / (cold + window)
+        peak = 0
         if service is None or service <= 0:
             if ctx.ready == 0:
                 # Rule 0: what waits at zero is the cold start's doing; size from the arrivals.
@@ -117,19 +133,58 @@ class PlinthPolicy:
                     arrival_rate(ctx, min(self.burst_window_s, window)),
                 )
                 now = math.ceil(fround(rate * self.prior_service_s / per_replica))
-                return (max(now, 1) if ctx.queued + ctx.in_flight > 0 else now), 0
-            stable = window_load(ctx, window) * headroom / per_replica
-            burst = (ctx.in_flight + ctx.queued) / per_replica if ctx.queued > 0 else 0.0
+                return (max(now, 1) if ctx.queued + ctx.in_flight > 0 else now), peak
+            # Replicas ready, nothing completed yet: the queue is what piled up during the
+            # cold start, so it is drained over one cold start, and the arrivals (with the
+            # prior service time) size the rest, as in rule 0. Load without counted arrivals
+            # (no router history) is sized as it is.
+            rate = max(
+                arrival_rate(ctx, window), arrival_rate(ctx, min(self.burst_window_s, window))
+            )
+            if rate > 0:
+                stable = rate * self.prior_service_s * headroom / per_replica
+            else:
+                stable = window_load(ctx, window) * headroom / per_replica
+            if ctx.queued == 0:
+                burst = 0.0
+            elif cold > 0:
+                drain = ctx.queued * self.prior_service_s / max(cold, self.prior_service_s)
+                burst = drain / s.max_concurrency
+            else:
+                burst = (ctx.in_flight + ctx.queued) / per_replica
             sustained = math.ceil(fround(stable))
             now = max(sustained, math.ceil(fround(burst)))
         else:
             rate = arrival_rate(ctx, window)
-            burst_rate, backlog = self._burst(ctx, rate, service, cold)
-            sustained = math.ceil(fround(rate * service * headroom / per_replica))
-            now = max(sustained, math.ceil(fround(burst_rate / per_replica + backlog)))
+            burst, backlog = self._burst(ctx, rate, service, cold)
+            detected = burst > rate * service
+            sustained = math.ceil(fround(self.replicas_for(ctx, rate * service * headroom)))
+            # A burst that has outgrown the replicas (requests wait) is probably still growing:
+            # sized at the soft target, which leaves room for it; otherwise packed.
+            outgrown = ctx.queued > 0
+            burst_units = burst / per_replica if outgrown else self.replicas_for(ctx, burst)
+            now = max(sustained, math.ceil(fround(burst_units + backlog)))
+            if detected:
+                peak = math.ceil(fround(self.replicas_for(ctx, burst)))
         if ctx.queued > 0:
             now = max(now, 1)
-        return now, sustained
+        return now, peak
+
+    def packing(self, ctx: AutoscaleContext) -> bool:
+        """Rule 1: whether latency allows replicas to hold up to `max_concurrency` requests."""
+        low, high = ctx.unpacked_service_time_s, ctx.packed_service_time_s
+        if low is None or high is None or low <= 0:
+            return False
+        return high <= low * (1 + self.packing_tolerance)
+
+    def replicas_for(self, ctx: AutoscaleContext, concurrency: float) -> float:
+        """Rule 1: replicas (fractional) that serve `concurrency` requests in service at once."""
+        s = ctx.scaling
+        at_target = concurrency / s.concurrency_target
+        if concurrency <= 0 or not self.packing(ctx):
+            return at_target
+        slots = concurrency + self.staffing_beta * math.sqrt(concurrency)
+        return min(at_target, slots / s.max_concurrency)
 
     def _burst(
         self, ctx: AutoscaleContext, rate: float, service: float, cold: float
@@ -159,63 +214,46 @@ class PlinthPolicy:
 
     def decide(self, ctx: AutoscaleContext, state: PlinthState) -> tuple[int, PlinthState]:
         s = ctx.scaling
-        now_target, sustained = self.needs(ctx)
+        now_target, burst_need = self.needs(ctx)
+        cold = ctx.cold_start_s or 0.0
+        peak, seen_at, peaks = state.burst_peak, state.burst_seen_at, state.burst_peaks
+        if burst_need > 0:
+            peak, seen_at = max(peak, burst_need), ctx.now
+        elif peak > 0 and ctx.now - seen_at > cold:
+            peaks, peak = (*peaks, peak)[-BURSTS_KEPT:], 0
+        if peak > 0 and len(peaks) >= self.min_bursts:
+            # In a burst: the deployment's past bursts say how far it may grow.
+            now_target = max(now_target, max(peaks))
+        need = max(now_target, s.min_replicas)
         current = ctx.current_replicas
-        history = state.targets
+        needed_at = list(state.needed_at)
+        found, found_at = state.found, state.found_at
         if not state.seeded and current > 0:
-            # After a restart nothing says what the replicas found were for: treat them as
-            # needed when the history began, so they step down over the delay (rule 4).
-            start = ctx.now if ctx.history_since is None else ctx.history_since
-            history = ((start, current, False),)
-        # The floor counts as needed too: lowering min_replicas steps down like a falling load.
-        kept = max(sustained, s.min_replicas)
-        new = ((ctx.now, kept, False), (ctx.now, now_target, True))
-        # Holds are computed from the current Scaling at every decision, so a changed delay
-        # applies at once; an entry a new one outlasts with as many replicas is dropped.
-        history = tuple(
-            t
-            for t in history
-            if t[0] + self._hold(ctx, t[2]) >= ctx.now
-            and not any(t[1] <= r and (t[2] or not burst) for _, r, burst in new)
-        )
-        history = (*history, *new)
-        target = now_target
-        if target < current:
-            target = min(current, now_target + self._held(ctx, history, now_target))
+            # After a restart nothing says what the replicas found were for: they are kept
+            # for the delay after the history began, the longest any replica is kept.
+            found = current
+            found_at = ctx.now if ctx.history_since is None else ctx.history_since
+        levels = min(need, s.max_replicas)
+        needed_at[:levels] = [ctx.now] * levels
+        # Surplus replicas are kept for one cold start after the need last reached them,
+        # never past the delay (rule 4); the last replica is rule 5's.
+        # Before any cold start is measured the break-even is unknown: keep for the delay.
+        hold = s.scale_down_delay_s if ctx.cold_start_s is None else min(s.scale_down_delay_s, cold)
+        target = need
+        for k in range(max(need, 1) + 1, min(current, len(needed_at)) + 1):
+            if ctx.now - needed_at[k - 1] <= hold:
+                target = k
+        if found and ctx.now - found_at <= s.scale_down_delay_s:
+            target = max(target, min(current, found))
+        else:
+            found = 0
         if target == 0 and current > 0 and self._keep_one(ctx):
             target = 1
         if target == 0 and current == 0 and self._prewarm(ctx):
             target = 1
-        return clamp(ctx, target), PlinthState(history, seeded=True)
-
-    @staticmethod
-    def _hold(ctx: AutoscaleContext, burst: bool) -> float:
-        """Seconds a target is held: the delay, or one cold start for a burst's (rule 2).
-
-        A burst's replicas are kept for one measured cold start, the ski-rental break-even:
-        releasing one that is needed again sooner costs a cold start, keeping it idle for
-        longer costs more than that. Never longer than the delay.
-        """
-        delay = ctx.scaling.scale_down_delay_s
-        return min(delay, ctx.cold_start_s or 0.0) if burst else delay
-
-    def _held(self, ctx: AutoscaleContext, history: _History, need: int) -> int:
-        """Rule 4: surplus replicas over `need` still kept for the targets in `history`.
-
-        A target N seen `age` seconds ago and held for `hold` seconds keeps
-        `min(S, floor(1 + S x (1 - age / hold)))` of its surplus S = N - need: the top replica
-        goes after hold / S, the last exactly `hold` after the target.
-        """
-        held = 0
-        for at, replicas, burst in history:
-            surplus = replicas - need
-            hold = self._hold(ctx, burst)
-            age = ctx.now - at
-            if surplus <= 0 or age > hold:
-                continue
-            kept = surplus if hold <= 0 else math.floor(fround(1 + surplus * (1 - age / hold)))
-            held = max(held, min(surplus, kept))
-        return held
+        return clamp(ctx, target), PlinthState(
+            tuple(needed_at), True, peak, seen_at, peaks, found, found_at
+        )
 
     def _prewarm(self, ctx: AutoscaleContext) -> bool:
         """Rule 5, other half: at zero, start one replica a cold start before the idle gaps
@@ -234,12 +272,18 @@ class PlinthPolicy:
         last = ctx.last_request_at
         if last is None:
             return False
+        if self._prewarm(ctx):
+            return True  # a pre-warmed replica stays until its expected request is late
         idle = ctx.now - last
-        if idle < ctx.scaling.scale_down_delay_s or self._prewarm(ctx):
-            return True  # (a pre-warmed replica stays until its expected request is late)
+        delay = ctx.scaling.scale_down_delay_s
+        cold = ctx.cold_start_s or 0.0
         longer = [g for g in ctx.idle_gaps_s if g >= idle]
-        if len(ctx.idle_gaps_s) < self.min_gaps_for_history or not longer:
+        if len(ctx.idle_gaps_s) >= self.min_gaps_for_history and longer:
+            soon = sum(1 for g in longer if g <= idle + 2 * cold)
+            if soon / len(longer) >= self.imminent_fraction:
+                return True  # the next request is probably close, even past the delay
+        if idle >= delay:
             return False
-        horizon = idle + 2 * (ctx.cold_start_s or 0.0)
-        soon = sum(1 for g in longer if g <= horizon)
-        return soon / len(longer) >= self.imminent_fraction
+        # Gaps this long have always outlasted the delay: holding on is paid for nothing.
+        seen_long = len(longer) >= self.min_long_gaps
+        return not (idle >= cold and seen_long and all(g > delay + cold for g in longer))

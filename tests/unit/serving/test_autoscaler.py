@@ -32,6 +32,8 @@ class Sim:
     cold_start_s: float | None = None
     idle_gaps_s: tuple[float, ...] = ()
     ready: int | None = None
+    unpacked_service_time_s: float | None = None
+    packed_service_time_s: float | None = None
 
     def tick(
         self,
@@ -56,6 +58,8 @@ class Sim:
             history_since=self.since,
             last_request_at=self.last_request_at,
             service_time_s=self.service_time_s,
+            unpacked_service_time_s=self.unpacked_service_time_s,
+            packed_service_time_s=self.packed_service_time_s,
             cold_start_s=self.cold_start_s,
             idle_gaps_s=self.idle_gaps_s,
         )
@@ -102,37 +106,36 @@ def test_demand_at_zero_starts_at_least_one_replica() -> None:
 
 
 def test_steps_down_gradually_and_reaches_the_need_after_the_delay() -> None:
-    sim = Sim(scaling(min_replicas=1), replicas=1)
+    sim = Sim(scaling(min_replicas=1), replicas=1, cold_start_s=10.0)
     sim.run(20, load=8.0)
-    assert sim.replicas == 4
-    counts = [sim.run(1, load=2.0) for _ in range(45)]  # the window average needs 1 replica
-    assert counts[4] == 4  # a brief lull removes nothing
+    assert sim.replicas == 6  # 8 / 2 x (1 + 10 / 20) cold-start headroom
+    counts = [sim.run(1, load=2.0) for _ in range(45)]  # the window average needs 2 replicas
+    assert counts[4] == 6  # a brief lull removes nothing: a replica is kept one cold start
     assert all(b <= a for a, b in itertools.pairwise(counts))  # never back up
-    assert len(set(counts)) == 4  # one replica at a time: 4, 3, 2, 1
-    assert counts[-1] == 1  # the delay (30 s) after the window last needed 4: at the need
+    assert len(set(counts)) > 2  # gradually, as the window forgets the load
+    assert counts[-1] == 2  # at the need long before the delay (30 s) has passed
+    assert counts.index(2) <= 10 + 10  # the window (10 s) plus one cold start (10 s)
 
 
 def test_a_short_burst_inside_the_delay_restarts_the_step_down() -> None:
-    sim = Sim(scaling(min_replicas=1), replicas=4)
+    sim = Sim(scaling(min_replicas=1), replicas=4, cold_start_s=10.0)
     sim.run(20, load=8.0)
+    assert sim.replicas == 6
     sim.run(25, load=2.0)
-    assert sim.replicas < 4
-    sim.run(3, load=16.0)  # a burst that needs 4 replicas again
-    assert sim.replicas == 4
-    sim.run(5, load=2.0)
-    assert sim.replicas == 4  # its replicas are not released right away
-    sim.run(45, load=2.0)
-    assert sim.replicas == 1
+    assert sim.replicas == 2  # window (10 s) + one cold start (10 s) after the need for 6
+    sim.run(3, load=16.0)  # a burst that needs 5 replicas again
+    assert sim.replicas == 5
+    counts = [sim.run(1, load=2.0) for _ in range(30)]
+    assert counts[9] == 5  # its replicas are kept for one cold start after the need for 5
+    assert counts[-1] == 2
 
 
 def test_scales_to_zero_only_after_the_delay_without_requests() -> None:
     sim = Sim(scaling(), replicas=1)
-    sim.run(5, load=1.0)
+    sim.run(5, load=1.0)  # the last request at t=5
     sim.run(29, load=0.0)
-    assert sim.replicas == 1
-    sim.run(10, load=0.0)  # the window emptied at t=15; 30 s later...
-    assert sim.replicas == 1
-    assert sim.tick() == 0
+    assert sim.replicas == 1  # t=34
+    assert sim.tick() == 0  # t=35: idle for the delay (30 s)
 
 
 def test_never_below_min_replicas_even_when_idle() -> None:
@@ -145,11 +148,10 @@ def test_clamps_to_max_replicas() -> None:
     assert sim.tick(load=100.0, in_flight=4, queued=50) == 3
 
 
-def test_after_a_restart_the_replicas_found_step_down_over_the_delay() -> None:
+def test_after_a_restart_the_replicas_found_are_kept_for_the_delay() -> None:
     sim = Sim(scaling(), replicas=3, now=100.0, since=100.0)  # e.g. the controller restarted
     assert sim.run(5, load=0.0) == 3  # no history: nothing is removed at once
-    assert sim.run(24, load=0.0) == 1  # one at a time
-    sim.run(1, load=0.0)
+    assert sim.run(25, load=0.0) == 3  # nothing says what they were for: the whole delay
     assert sim.tick() == 0  # the whole delay without need: gone
 
 
@@ -158,7 +160,7 @@ def test_changed_config_applies_at_once() -> None:
     sim.run(5, load=2.0)
     sim.scaling = scaling(min_replicas=3)
     assert sim.tick(load=2.0) == 3  # raised minimum: up immediately
-    sim.scaling = scaling(min_replicas=0, max_replicas=2)
+    sim.scaling = scaling(min_replicas=2, max_replicas=2)
     assert sim.tick(load=2.0) == 2  # lowered maximum: down immediately, no delay
     sim.scaling = scaling(concurrency_target=1, max_replicas=10)
     sim.run(10, load=6.0)
@@ -173,3 +175,37 @@ def test_no_float_noise_in_the_target() -> None:
         load_samples=(LoadSample(10.0, 0.3, 10.0),),
     )
     assert PlinthPolicy().raw_target(ctx) == 3  # 0.3 / 0.1 is 2.9999999999999996 in floats
+
+
+def test_tracker_splits_the_service_time_by_how_full_the_replicas_were() -> None:
+    from serving.autoscaling import DeploymentAutoscaler
+    from serving.router import RouterSample
+
+    tracker = DeploymentAutoscaler(PlinthPolicy(), since=0.0)
+    arrivals = completions = 0
+    busy = 0.0
+    for t in range(1, 121):
+        full = t > 60  # first a minute at 1 request per replica, then 3 (target: 2)
+        arrivals += 2
+        completions += 2
+        busy += 2 * (0.9 if full else 0.5)
+        sample = RouterSample(
+            at=float(t),
+            mean_load=6.0 if full else 2.0,
+            in_flight=0,
+            queued=0,
+            ready_replicas=2,
+            arrivals=arrivals,
+            completions=completions,
+            last_request_at=float(t),
+            busy_s=busy,
+        )
+        tracker.observe(sample, float(t))
+        if t == 60:
+            # Nothing measured above the target yet: no estimate for packed replicas.
+            assert tracker.service_time_by_fill(2.0) == (0.5, None)
+    unpacked, packed = tracker.service_time_by_fill(2.0)
+    assert unpacked == 0.5 and packed is not None and abs(packed - 0.9) < 1e-9
+    ctx = tracker.context(120.0, scaling(), current=2, ready=2)
+    assert (ctx.unpacked_service_time_s, ctx.packed_service_time_s) == (unpacked, packed)
+    assert not PlinthPolicy().packing(ctx)  # 80 % slower when packed: keep the soft target

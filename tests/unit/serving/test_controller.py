@@ -12,7 +12,7 @@ import pytest
 from plinth.types import ReplicaState, Scaling
 from serving.controller import Controller
 from serving.errors import ModelNotRoutable, RequestTimeout
-from serving.spec import Phase
+from serving.spec import DeploymentSpec, Phase
 from tests.unit.serving.fakes import Clock, FakeReplicas, FakeRuntime, FakeStore, payload, spec
 
 READY = ReplicaState.READY
@@ -337,6 +337,34 @@ async def test_policy_is_chosen_per_deployment_and_changes_live() -> None:
         controller.wake()
         await controller.reconcile_once()
         assert controller.deployments["d1"].scaler.policy.name == "k8s_hpa"
+    finally:
+        await controller.shutdown()
+
+
+async def test_the_deployments_own_autoscaling_policy_is_used_and_changes_live() -> None:
+    store, runtime, replicas, clock = FakeStore(), FakeRuntime(), FakeReplicas(), Clock()
+    controller = Controller(store, runtime, clock=clock, transport=replicas.transport)
+
+    def chosen(policy: str) -> DeploymentSpec:
+        base = spec(min_replicas=1)
+        return dataclasses.replace(base, scaling=base.scaling.merged(autoscaling_policy=policy))
+
+    try:
+        store.desired = [spec(min_replicas=1)]
+        await controller.reconcile_once()
+        assert controller.deployments["d1"].scaler.policy.name == "plinth"  # the default
+        store.desired = [chosen("knative_kpa")]
+        controller.wake()
+        await controller.reconcile_once()
+        assert controller.deployments["d1"].scaler.policy.name == "knative_kpa"
+        started = len(runtime.started)
+        store.desired = [chosen("k8s_hpa")]
+        controller.wake()
+        await controller.reconcile_once()
+        dep = controller.deployments["d1"]
+        assert dep.scaler.policy.name == "k8s_hpa"
+        assert dep.spec.scaling.autoscaling_policy == "k8s_hpa"
+        assert len(runtime.started) == started  # a policy change restarts no replica
     finally:
         await controller.shutdown()
 
