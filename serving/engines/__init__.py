@@ -5,7 +5,8 @@ or raises UnsupportedModel naming what is supported; `serving.hub.validate_snaps
 replica both go through it. Engines: "transformers" (`serving.engines.transformers_engine`) and
 "noop" (`serving.engines.noop`: echoes the inputs, any task, no model files; for it
 `needs_snapshot` is False and a deploy resolves nothing). `preload_libraries(engine_name)`
-imports an engine's libraries without running them (for fork servers). See `serving.engines.base` for the engine contract.
+imports an engine's libraries without running them (for fork servers). See
+`serving.engines.base` for the engine contract.
 """
 
 from __future__ import annotations
