@@ -30,6 +30,7 @@ from backend.auth.http import SecurityMiddleware
 from backend.auth.openapi import secure_openapi
 from backend.auth.routes import route_table, undeclared
 from backend.console import create_console_router
+from backend.fastpath import PredictFastPath
 from backend.graphql.context import Context
 from backend.graphql.schema import build_schema
 from backend.interfaces import DeployStarter, PredictPlane, Wake
@@ -136,6 +137,16 @@ def create_app(
         keys=key_cache,
         auth_enabled=settings.auth_enabled,
         max_body_bytes=settings.max_body_bytes,
+    )
+    # Outermost: answers the predict route's common case without the layers above (same code
+    # decides the answer; anything else goes on to SecurityMiddleware). See backend.fastpath.
+    app.add_middleware(
+        PredictFastPath,
+        plane=plane,
+        keys=key_cache,
+        auth_enabled=settings.auth_enabled,
+        max_body_bytes=settings.max_body_bytes,
+        predict_timeout_s=settings.predict_timeout_s,
     )
     secure_openapi(app)
     return app

@@ -47,6 +47,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
@@ -59,6 +60,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from serving.engines import Engine, EngineError, InvalidInput, get_engine
+from serving.replica_client import REPLICA_KEEP_ALIVE_S
 
 EXIT_LOAD_FAILED = 3
 EXIT_SERVE_FAILED = 4
@@ -243,15 +245,28 @@ def server_config(app: Starlette, host: str, port: int, graceful_s: float) -> uv
         lifespan="off",
         log_level="warning",
         access_log=False,
+        # Longer than the gateway keeps an idle connection (serving.replica_client): the replica
+        # never closes a connection just as the gateway writes a request on it.
+        timeout_keep_alive=REPLICA_KEEP_ALIVE_S,
         # Annotated int, but uvicorn uses it as a float timeout.
         timeout_graceful_shutdown=max(0.1, graceful_s),  # type: ignore[arg-type]
     )
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (uvicorn[standard] brings it), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] is a dependency
+        return None
+    return uvloop.new_event_loop
 
 
 def preload_server() -> None:
     """Import the modules uvicorn picks when it loads its config (for a fork server: about
     30 ms less per forked replica). Binds nothing, starts no thread."""
     server_config(Starlette(), "127.0.0.1", 0, 1.0).load()
+    event_loop_factory()
 
 
 def quiet_libraries() -> None:
@@ -303,7 +318,8 @@ def main(argv: list[str] | None = None, *, spawn_s: float | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda signum, frame: None)
     try:
-        asyncio.run(_TimedServer(config, load_seconds).serve())
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(_TimedServer(config, load_seconds).serve())
     except SystemExit as exit_:  # uvicorn exits when it cannot bind
         if exit_.code:
             log(f"could not serve on {args.host}:{args.port} (see the error above)")
