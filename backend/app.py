@@ -143,6 +143,7 @@ def create_app(
     app.add_middleware(
         PredictFastPath,
         plane=plane,
+        sessions=sessions,
         keys=key_cache,
         auth_enabled=settings.auth_enabled,
         max_body_bytes=settings.max_body_bytes,

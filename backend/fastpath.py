@@ -14,12 +14,13 @@ the answer:
 - it reads the body, checks it with the route's own `_check_predict_body`, calls
   `plane.predict` with the route's timeout, and answers as the route does: the replica's bytes
   with `Content-Type: application/json` (plus `X-Plinth-Cold-Start-Ms` after a cold start), or a
-  `ServingError`'s JSON body, status and headers (Retry-After, ...);
+  `ServingError`'s JSON body, status and headers (Retry-After, ...), or, when the plane has no
+  route for the model, the route's own 404/503 from the database (`_not_routable`);
 - anything else goes to the full stack unchanged (`self.app`): other routes and methods, a
   missing, malformed, unknown, revoked or expired key (401), a key without the scope (403), a
-  missing or too large Content-Length (413 and the streaming limit), an invalid body (422), a
-  model with no route (404/503 from the database). When the body was already read it is
-  replayed to the full stack, which then answers exactly as if the fast path did not exist.
+  missing or too large Content-Length (413 and the streaming limit), an invalid body (422).
+  When the body was already read it is replayed to the full stack, which then answers exactly
+  as if the fast path did not exist.
   Unexpected exceptions propagate to the same error middleware as the route's would.
 
 So every status, error shape and header is produced by the same code as before; the fast path
@@ -29,8 +30,10 @@ A new predict-like route joins by adding its path pattern and handler here.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,7 +42,7 @@ from backend.auth.http import PRINCIPAL
 from backend.auth.registry import route_access
 from backend.auth.scopes import Access, Principal
 from backend.interfaces import PredictPlane
-from backend.rest import COLD_START_HEADER, _check_predict_body
+from backend.rest import COLD_START_HEADER, _check_predict_body, _not_routable
 from plinth.types import NAME_PATTERN
 from serving.errors import ModelNotRoutable, ServingError
 from serving.plane import ColdStartAnswer
@@ -58,6 +61,7 @@ class PredictFastPath:
         app: ASGIApp,
         *,
         plane: PredictPlane,
+        sessions: sessionmaker[Session],
         keys: KeyCache,
         auth_enabled: bool,
         max_body_bytes: int,
@@ -65,6 +69,7 @@ class PredictFastPath:
     ) -> None:
         self.app = app
         self.plane = plane
+        self.sessions = sessions
         self.keys = keys
         self.auth_enabled = auth_enabled
         self.max_body_bytes = max_body_bytes
@@ -112,8 +117,9 @@ class PredictFastPath:
         scope.setdefault("state", {})[PRINCIPAL] = principal
         try:
             answer = await self.plane.predict(name, payload, timeout_s=self.timeout_s)
-        except ModelNotRoutable:  # 404 or 503: the route asks the database
-            await self.app(scope, _replay(payload, receive), send)
+        except ModelNotRoutable:  # 404 or 503: the route's answer, from the database
+            response = await asyncio.to_thread(_not_routable, self.sessions, name)
+            await response(scope, receive, send)
             return
         except ServingError as exc:
             response = JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)

@@ -394,6 +394,8 @@ class Router:
             self._on_suspect(replica.replica_id)
 
     def _has_ready(self, avoid: frozenset[str]) -> bool:
+        if not avoid:  # the first attempt of every request: skip the generator
+            return bool(self._ready)
         return any(rid not in avoid for rid in self._ready)
 
     async def _acquire(self, avoid: frozenset[str], *, retry: bool, cold: bool) -> _Replica:

@@ -1,12 +1,14 @@
 """Gateway overhead: Plinth's full predict path vs a bare echo server vs Ray Serve, same load.
 
-    python -m benchmarks.gateway [--duration 8] [--warmup 3] [--out docs/benchmarks/gateway.md]
+    python -m benchmarks.gateway [--rounds 3] [--duration 8] [--out docs/benchmarks/gateway.md]
 
 Each target serves POST /v1/models/noop/predict with a no-op model (the JSON body's "inputs"
 answered back) and is driven by the same load generator, wrk (Debian package `wrk`), with the
 Lua script `post.lua` (a 25-byte JSON body, plus the bearer key for Plinth): a warm-up, then
-`--duration` seconds at 32 connections and at 1 connection. Targets run one after the other,
-each alone on the machine:
+`--duration` seconds at 32 connections and at 1 connection. The machine is small and shared, so
+the echo server and Plinth are measured in alternating rounds (`--rounds`; each row is the
+median over rounds, and the throughput ratio is also given per round); Ray Serve, whose idle
+processes would slow the others, runs alone afterwards:
 
 - echo: a bare single-process Starlette/uvicorn app (`echo_server.py`), the ceiling;
 - plinth: `plinth up` (tests/support/platform.py) with a temporary PLINTH_HOME, auth on and a
@@ -22,15 +24,18 @@ It writes a Markdown table with the ratios and which targets are met to `--out`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform as host
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,7 +107,7 @@ def wrk(url: str, connections: int, seconds: float, token: str | None) -> Run:
     )
 
 
-def drive(name: str, url: str, token: str | None, duration: float, warmup: float) -> list[Run]:
+def check_answer(name: str, url: str, token: str | None) -> None:
     check = httpx.post(
         url,
         json={"inputs": "hello world"},
@@ -111,6 +116,10 @@ def drive(name: str, url: str, token: str | None, duration: float, warmup: float
     )
     if check.status_code != 200 or check.json() != "hello world":
         raise RuntimeError(f"{name}: unexpected answer {check.status_code} {check.text[:300]}")
+
+
+def drive(name: str, url: str, token: str | None, duration: float, warmup: float) -> list[Run]:
+    check_answer(name, url, token)
     wrk(url, 32, warmup, token)
     runs = []
     for connections in CONNECTIONS:
@@ -148,7 +157,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def run_echo(duration: float, warmup: float) -> list[Run]:
+@contextlib.contextmanager
+def echo_server() -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.gateway.echo_server", str(port)],
@@ -158,12 +168,14 @@ def run_echo(duration: float, warmup: float) -> list[Run]:
     try:
         url = f"http://127.0.0.1:{port}{PATH}"
         wait_http(url, proc)
-        return drive("echo", url, None, duration, warmup)
+        yield url
     finally:
         stop(proc)
 
 
-def run_plinth(duration: float, warmup: float, work: Path) -> list[Run]:
+@contextlib.contextmanager
+def plinth(work: Path) -> Iterator[tuple[str, str]]:
+    """`plinth up` with the no-op model deployed; yields (predict URL, invoke key)."""
     platform = PlatformProcess(work / "plinth", work / "hf").start(timeout_s=180)
     try:
         platform.deploy(
@@ -180,10 +192,50 @@ def run_plinth(duration: float, warmup: float, work: Path) -> list[Run]:
         created = platform.graphql(
             CREATE_KEY, input={"name": "gateway-bench", "scopes": ["invoke:noop"]}
         )["createApiKey"]
-        token = str(created["key"])
-        return drive("plinth", f"{platform.url}{PATH}", token, duration, warmup)
+        yield f"{platform.url}{PATH}", str(created["key"])
     finally:
         platform.stop()
+
+
+def rounds(
+    targets: dict[str, tuple[str, str | None]], n: int, duration: float, warmup: float
+) -> list[list[Run]]:
+    """`n` rounds; in each, every target in turn: warm-up, then each connection count."""
+    for name, (url, token) in targets.items():
+        check_answer(name, url, token)
+    result = []
+    for index in range(n):
+        print(f"round {index + 1}/{n}", flush=True)
+        one: list[Run] = []
+        for name, (url, token) in targets.items():
+            one += drive(name, url, token, duration, warmup)
+        result.append(one)
+    return result
+
+
+def median_runs(all_rounds: list[list[Run]]) -> list[Run]:
+    keys = [(r.target, r.connections) for r in all_rounds[0]]
+    merged = []
+    for target, connections in keys:
+        same = [
+            r
+            for one in all_rounds
+            for r in one
+            if (r.target, r.connections) == (target, connections)
+        ]
+        merged.append(
+            Run(
+                target=target,
+                connections=connections,
+                rps=statistics.median(r.rps for r in same),
+                p50_ms=statistics.median(r.p50_ms for r in same),
+                p90_ms=statistics.median(r.p90_ms for r in same),
+                p99_ms=statistics.median(r.p99_ms for r in same),
+                errors=sum(r.errors for r in same),
+                requests=sum(r.requests for r in same),
+            )
+        )
+    return merged
 
 
 def run_ray(ray_python: Path, duration: float, warmup: float) -> list[Run] | str:
@@ -223,9 +275,18 @@ def run_ray(ray_python: Path, duration: float, warmup: float) -> list[Run] | str
 
 
 def report(
-    runs: list[Run], ray_note: str | None, args: argparse.Namespace, history: str | None
+    all_rounds: list[list[Run]],
+    ray_runs: list[Run],
+    ray_note: str | None,
+    args: argparse.Namespace,
+    history: str | None,
 ) -> str:
+    runs = median_runs(all_rounds) + ray_runs
     by = {(r.target, r.connections): r for r in runs}
+    per_round = []
+    for one in all_rounds:
+        at = {(r.target, r.connections): r for r in one}
+        per_round.append(at[("plinth", 32)].rps / at[("echo", 32)].rps)
     echo32, echo1 = by[("echo", 32)], by[("echo", 1)]
     pl32, pl1 = by[("plinth", 32)], by[("plinth", 1)]
     ray32 = by.get(("ray", 32))
@@ -241,8 +302,10 @@ def report(
         f"on {host.machine()} with {os.cpu_count()} CPUs (shared with wrk and with other work: "
         f"load average {load[0]:.1f} at the end of the run). Each target serves "
         f"`POST {PATH}` with a no-op model (the body's `inputs` answered back) and is driven "
-        f"alone by `wrk -t1` with `benchmarks/gateway/post.lua` (a 25-byte JSON body) for "
-        f"{args.duration:g} s per row after a {args.warmup:g} s warm-up. Plinth runs the full "
+        f"by `wrk -t1` with `benchmarks/gateway/post.lua` (a 25-byte JSON body) for "
+        f"{args.duration:g} s per row after a {args.warmup:g} s warm-up. Echo and Plinth are "
+        f"measured in {len(all_rounds)} alternating rounds (rows: the median over rounds); "
+        "Ray Serve runs alone after them. Plinth runs the full "
         "path: `plinth up`, auth on with a real key scoped `invoke:noop`, Prometheus metrics on, "
         "routing and concurrency accounting, the model deployed through GraphQL with engine "
         '"noop" at minReplicas = maxReplicas = 1 (a replica in its own process).',
@@ -278,7 +341,8 @@ def report(
         "|---|---:|---:|---|",
         f"| Plinth / Ray Serve throughput, 32 connections ({ray_source}) | {vs_ray:.1f}x "
         f"| >= {TARGET_VS_RAY:g}x | {met(vs_ray >= TARGET_VS_RAY)} |",
-        f"| Plinth / echo ceiling throughput, 32 connections | {vs_echo:.0%} "
+        f"| Plinth / echo ceiling throughput, 32 connections (per round: "
+        f"{', '.join(f'{x:.0%}' for x in per_round)}) | {vs_echo:.0%} "
         f"| >= {TARGET_VS_ECHO:.0%} | {met(vs_echo >= TARGET_VS_ECHO)} |",
         f"| added p50 at 1 connection (Plinth p50 - echo p50) | {added:.3f} ms "
         f"| < {TARGET_ADDED_P50_MS:g} ms | {met(added < TARGET_ADDED_P50_MS)} |",
@@ -292,7 +356,8 @@ def report(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gateway", description=__doc__)
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per measured row")
-    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating echo/Plinth rounds")
     parser.add_argument("--ray-python", type=Path, default=ROOT / ".venv-ray" / "bin" / "python")
     parser.add_argument("--targets", default="echo,plinth,ray")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "gateway.md")
@@ -307,26 +372,28 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
         return 2
     targets = args.targets.split(",")
-    runs: list[Run] = []
-    ray_note: str | None = None
+    all_rounds: list[list[Run]] = []
+    ray_runs: list[Run] = []
+    ray_note: str | None = "not asked for (--targets)"
     with tempfile.TemporaryDirectory(prefix="plinth-gateway-bench-") as tmp:
-        if "echo" in targets:
-            runs += run_echo(args.duration, args.warmup)
-        if "plinth" in targets:
-            runs += run_plinth(args.duration, args.warmup, Path(tmp))
+        with contextlib.ExitStack() as stack:
+            servers: dict[str, tuple[str, str | None]] = {}
+            if "echo" in targets:
+                servers["echo"] = (stack.enter_context(echo_server()), None)
+            if "plinth" in targets:
+                servers["plinth"] = stack.enter_context(plinth(Path(tmp)))
+            all_rounds = rounds(servers, args.rounds, args.duration, args.warmup)
         if "ray" in targets:
             ray = run_ray(args.ray_python, args.duration, args.warmup)
             if isinstance(ray, str):
                 ray_note = ray
                 print(f"ray     skipped: {ray}", flush=True)
             else:
-                runs += ray
-        else:
-            ray_note = "not asked for (--targets)"
+                ray_runs, ray_note = ray, None
     if not {"echo", "plinth"} <= set(targets):
         return 0
     history = args.history.read_text() if args.history.exists() else None
-    text = report(runs, ray_note, args, history)
+    text = report(all_rounds, ray_runs, ray_note, args, history)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(f"wrote {args.out}")
