@@ -9,7 +9,8 @@ the SQLite file `{home}/plinth.db`), `temporal_address` (None = start the embedd
 `secret_key` (PLINTH_SECRET_KEY, the Fernet key that encrypts stored secrets; None = generated
 once into `{home}/secret.key` on a loopback bind), `max_body_bytes` (request body limit, 413),
 `graphql_max_depth` / `graphql_max_tokens` / `graphql_max_aliases` (GraphQL document limits),
-`key_refresh_s` (how often a process reloads API keys created or revoked by another process).
+`key_refresh_s` (how often a process reloads API keys created or revoked by another process),
+`fork_server` (PLINTH_FORK_SERVER=false spawns every replica instead of forking it).
 Derived: `effective_database_url`, `log_dir` (`{home}/logs`), `base_url` (where clients on this
 machine reach the server), `is_loopback` (the bind address is this machine only),
 `credentials_path`, `secret_key_path`.
@@ -72,6 +73,11 @@ class Settings(BaseSettings):
     )
     console_dir: Path | None = Field(
         default=None, description="Built console assets; None = frontend/dist of this checkout."
+    )
+    fork_server: bool = Field(
+        default=True,
+        description="Fork replicas from a pre-warmed fork server (false: spawn each one, the "
+        "naive path that benchmarks/cold_start compares against).",
     )
 
     @field_validator("home", mode="after")
