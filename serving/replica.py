@@ -28,7 +28,8 @@ Lifecycle:
      422 {"error": {"type": "invalid_input", "message", "field"}} for a bad body,
      429 {"error": {"type": "overloaded", ...}} when max-concurrency requests are in flight,
      500 {"error": {"type": "engine_error", "message"}} when the engine fails.
-   Predictions run in a thread pool of max-concurrency threads, off the event loop.
+   Predictions run in a thread pool of max-concurrency threads, off the event loop, unless the
+   engine says its predict never blocks (`inline = True`, the no-op engine): then on the loop.
 4. SIGTERM: stop accepting, let in-flight requests finish for up to --graceful-timeout seconds,
    exit 0.
 """
@@ -60,6 +61,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from serving.engines import Engine, EngineError, InvalidInput, get_engine
+from serving.engines.base import INLINE_ATTRIBUTE
 from serving.replica_client import REPLICA_KEEP_ALIVE_S
 
 EXIT_LOAD_FAILED = 3
@@ -139,6 +141,9 @@ class ReplicaServer:
         self.load_seconds = load_seconds
         self.info = info
         self.in_flight = 0
+        # An engine whose predict never blocks (INLINE_ATTRIBUTE, e.g. the no-op engine) runs on
+        # the event loop: a thread hop would cost more than the call.
+        self.inline = bool(getattr(engine, INLINE_ATTRIBUTE, False))
         self.executor = ThreadPoolExecutor(max_concurrency, thread_name_prefix="plinth-predict")
 
     def app(self) -> Starlette:
@@ -177,9 +182,12 @@ class ReplicaServer:
             return _error(422, "invalid_input", f"body is not JSON: {error}", field="body")
         if not isinstance(payload, dict):
             return _error(422, "invalid_input", "body must be a JSON object", field="body")
-        loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self.executor, self.engine.predict, payload)
+            if self.inline:
+                result = self.engine.predict(payload)
+            else:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(self.executor, self.engine.predict, payload)
             return JSONResponse(result)  # rendering can fail too (NaN, odd types): an engine bug
         except InvalidInput as error:
             return _error(422, "invalid_input", error.message, field=error.field)

@@ -6,6 +6,10 @@ the modules a load will need (in a fork server, see `serving.forkserver`), `load
 model exactly once (returning the seconds each load phase took), then answers `predict(payload)`
 synchronously, from several threads at once if the replica allows it.
 
+An engine whose `predict` never blocks and takes microseconds may set a class attribute
+`inline = True` (`INLINE_ATTRIBUTE`): the replica then calls it on its event loop instead of in
+its thread pool. Model engines leave it unset.
+
 `payload` is the Hugging Face Inference API body: `{"inputs": ..., "parameters": {...}}`. A bad
 payload raises `InvalidInput(message, field)`; the replica maps it to HTTP 422. Any other
 exception from `predict` is an engine failure (HTTP 500).
@@ -25,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 MAX_BATCH_INPUTS = 256
+INLINE_ATTRIBUTE = "inline"  # optional engine class attribute, see the module docstring
 
 
 class EngineError(Exception):

@@ -23,6 +23,8 @@ ENGINE_NAME = "noop"
 class NoopEngine:
     """An engine that echoes `inputs`; `parameters` (an object, if given) are ignored."""
 
+    inline = True  # predict is a dictionary lookup: the replica calls it on its event loop
+
     def __init__(self, model_path: str | Path, task: str) -> None:
         self.model_path = str(model_path)
         self.task = task
