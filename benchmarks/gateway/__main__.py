@@ -298,7 +298,8 @@ def report(
     lines = [
         "# Gateway overhead: Plinth vs a bare echo server vs Ray Serve",
         "",
-        f"Measured by `python -m benchmarks.gateway --duration {args.duration:g}` "
+        f"Measured by `python -m benchmarks.gateway --rounds {args.rounds} "
+        f"--duration {args.duration:g}` "
         f"on {host.machine()} with {os.cpu_count()} CPUs (shared with wrk and with other work: "
         f"load average {load[0]:.1f} at the end of the run). Each target serves "
         f"`POST {PATH}` with a no-op model (the body's `inputs` answered back) and is driven "
