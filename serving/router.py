@@ -270,6 +270,8 @@ class Router:
         replica = self._ready.pop(replica_id, None)
         if replica is not None and replica.in_flight > 0:
             self._draining[replica_id] = replica
+        elif replica is not None:
+            _close_client(replica)
 
     def update_scaling(self, scaling: Scaling) -> None:
         self.max_concurrency = scaling.max_concurrency
@@ -458,7 +460,8 @@ class Router:
         self.completions += 1
         self._releases.append(now)
         if replica.in_flight == 0:
-            self._draining.pop(replica.replica_id, None)
+            if self._draining.pop(replica.replica_id, None) is not None:
+                _close_client(replica)  # removed, and now drained
             if replica.idle is not None:
                 replica.idle.set()
         self._dispatch()
@@ -490,6 +493,13 @@ class Router:
         """Integrate the current load up to `now`; call before any change of the load."""
         self._area += self._load() * max(0.0, now - self._last_change)
         self._last_change = now
+
+
+def _close_client(replica: _Replica) -> None:
+    """Close a removed replica's idle connections (a re-add makes a new client)."""
+    if replica.client is not None:
+        replica.client.close()
+        replica.client = None
 
 
 def _replica_client(base_url: str) -> ReplicaClient:
