@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator
 import pytest
 import uvicorn
 
+from plinth.types import Scaling
 from serving.engines.noop import NoopEngine
 from serving.replica import ReplicaServer, server_config
 from serving.replica_client import ReplicaClient, ReplicaDisconnected, ReplicaUnreachable
+from serving.router import Router
 from serving.runtime_local import free_port
 
 
@@ -22,6 +24,7 @@ class RawServer:
 
     def __init__(self, mode: str = "ok") -> None:
         self.mode = mode
+        self.status = b"201 Created"
         self.connections = 0
         self.requests: list[bytes] = []
         self.port = 0
@@ -62,7 +65,7 @@ class RawServer:
                 else:
                     close = b"connection: close\r\n" if self.mode == "close" else b""
                     writer.write(
-                        b"HTTP/1.1 201 Created\r\n" + close
+                        b"HTTP/1.1 " + self.status + b"\r\n" + close
                         + b"content-length: %d\r\n\r\n%b" % (len(body), body)
                     )  # fmt: skip
                 await writer.drain()
@@ -180,3 +183,24 @@ async def test_the_replica_app_answers_through_it() -> None:
     assert ok == (200, b'["a","b"]')
     assert bad[0] == 422 and b'"field":"inputs"' in bad[1]
     assert broken[0] == 422 and b'"field":"body"' in broken[1]
+
+
+async def test_the_router_retries_an_unreachable_replica_on_another_over_it() -> None:
+    async with RawServer() as server:
+        server.status = b"200 OK"
+        suspects: list[str] = []
+        router = Router(
+            deployment_id="d1",
+            model_name="m",
+            scaling=Scaling(max_replicas=2, max_concurrency=2),
+            on_suspect=suspects.append,
+        )
+        router.add_replica("dead", f"http://127.0.0.1:{free_port()}")  # picked first: no load yet
+        router.add_replica("live", f"http://127.0.0.1:{server.port}")
+        first = await router.forward(b'{"inputs": 1}')
+        second = await router.forward(b'{"inputs": 2}')
+        await router.aclose()
+
+    assert (first, second) == (b'{"inputs": 1}', b'{"inputs": 2}')
+    assert suspects == ["dead"] and router.ready_replicas == ["live"]
+    assert server.connections == 1  # both requests on one kept-alive connection
