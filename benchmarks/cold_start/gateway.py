@@ -22,6 +22,7 @@ of each model after its deploy (the fork server learns the model then) is run bu
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -234,6 +235,9 @@ def gateway_table(results: GatewayResults, repetitions: int) -> str:
         lines += [
             "",
             "Naive / fast cold first response (medians, same run): " + ", ".join(ratios) + ". "
-            "The targets apply to Plinth's path; the naive rows are the baseline.",
+            "The targets apply to Plinth's path; the naive rows are the baseline. Load average "
+            f"at the end of the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (the "
+            "naive path, which imports torch and transformers in a new process, suffers most "
+            "from a busy machine).",
         ]
     return "\n".join(lines) + "\n"
