@@ -32,6 +32,7 @@ from backend.auth.http import SecurityMiddleware
 from backend.auth.openapi import secure_openapi
 from backend.auth.routes import route_table, undeclared
 from backend.console import create_console_router
+from backend.fastpath import PredictFastPath
 from backend.graphql.context import Context
 from backend.graphql.schema import build_schema
 from backend.interfaces import BatchStarter, DeployStarter, PredictPlane, Wake
@@ -103,7 +104,15 @@ def create_app(
             refresher.cancel()
             await asyncio.gather(refresher, return_exceptions=True)
 
-    app = FastAPI(title="Plinth", version="0.1.0", lifespan=lifespan)
+    # FastAPI's native OpenTelemetry support asks the global OTel providers on every request
+    # whether anything is configured (about a tenth of the gateway's time per predict); Plinth
+    # reports through Prometheus (/metrics) and configures no OTel provider, so it is off.
+    app = FastAPI(
+        title="Plinth",
+        version="0.1.0",
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
 
     def get_context() -> Context:
         return Context(
@@ -165,6 +174,18 @@ def create_app(
         keys=key_cache,
         auth_enabled=settings.auth_enabled,
         max_body_bytes=settings.max_body_bytes,
+    )
+    # Outermost: answers the predict route's common case without the layers above (same code
+    # decides the answer; anything else goes on to SecurityMiddleware). See backend.fastpath.
+    app.add_middleware(
+        PredictFastPath,
+        plane=plane,
+        sessions=sessions,
+        keys=key_cache,
+        auth_enabled=settings.auth_enabled,
+        max_body_bytes=settings.max_body_bytes,
+        predict_timeout_s=settings.predict_timeout_s,
+        metrics=metrics,
     )
     secure_openapi(app)
     return app

@@ -145,7 +145,9 @@ async def serve(
     if address is None:
         dev_server = TemporalDevServer(settings.home)
         address = await dev_server.start()
-    runtime = LocalProcessRuntime(replica_log_root(settings.log_dir))
+    runtime = LocalProcessRuntime(
+        replica_log_root(settings.log_dir), fork_server=settings.fork_server
+    )
     metrics = ServingMetrics()  # one registry shared by the routers and GET /metrics
     controller = Controller(SqlControlStore(sessions, secret_box), runtime, metrics=metrics)
     # The console's time series: 10-second buckets in the database (backend.metrics_store).

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
@@ -169,6 +169,9 @@ def create_rest_router(
     metrics: ServingMetrics | None = None,  # counts the 404/503 answered before any router
 ) -> APIRouter:
     router = APIRouter()
+    answer = predict_answerer(
+        plane=plane, sessions=sessions, predict_timeout_s=predict_timeout_s, metrics=metrics
+    )
 
     @router.get("/healthz", response_model=Health)
     async def healthz() -> dict[str, str]:
@@ -190,23 +193,7 @@ def create_rest_router(
                 environment=environment,
                 key=key,
             )
-        try:
-            routed = await plane.predict_routed(
-                name, payload, timeout_s=predict_timeout_s, environment=environment, key=key
-            )
-        except ModelNotRoutable:
-            answer_404_503 = await asyncio.to_thread(_not_routable, sessions, name, environment)
-            if metrics is not None:
-                code = answer_404_503.status_code
-                metrics.not_routed(name if code == 503 else "", code)
-            return answer_404_503
-        except ServingError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
-        answer = routed.answer
-        headers = {VERSION_HEADER: str(routed.version)}
-        if isinstance(answer, ColdStartAnswer):
-            headers[COLD_START_HEADER] = str(round(answer.cold_start_s * 1000))
-        return Response(answer, media_type="application/json", headers=headers)
+        return await answer(name, environment, payload, key)
 
     @router.post(
         "/v1/models/{name}/predict",
@@ -227,6 +214,41 @@ def create_rest_router(
         return await serve(name, env, request)
 
     return router
+
+
+PredictAnswer = Callable[[str, str, bytes, str | None], Awaitable[Response]]
+
+
+def predict_answerer(
+    *,
+    plane: PredictPlane,
+    sessions: sessionmaker[Session],
+    predict_timeout_s: float,
+    metrics: ServingMetrics | None = None,
+) -> PredictAnswer:
+    """`answer(name, environment, payload, key)`: the predict routes' answer to a valid,
+    non-streamed body (the route and `backend.fastpath` share it, so both answer alike)."""
+
+    async def answer(name: str, environment: str, payload: bytes, key: str | None) -> Response:
+        try:
+            routed = await plane.predict_routed(
+                name, payload, timeout_s=predict_timeout_s, environment=environment, key=key
+            )
+        except ModelNotRoutable:
+            answer_404_503 = await asyncio.to_thread(_not_routable, sessions, name, environment)
+            if metrics is not None:
+                code = answer_404_503.status_code
+                metrics.not_routed(name if code == 503 else "", code)
+            return answer_404_503
+        except ServingError as exc:
+            return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        body = routed.answer
+        headers = {VERSION_HEADER: str(routed.version)}
+        if isinstance(body, ColdStartAnswer):
+            headers[COLD_START_HEADER] = str(round(body.cold_start_s * 1000))
+        return Response(body, media_type="application/json", headers=headers)
+
+    return answer
 
 
 def _check_predict_body(payload: bytes) -> JSONResponse | None:

@@ -9,7 +9,8 @@ the SQLite file `{home}/plinth.db`), `temporal_address` (None = start the embedd
 `secret_key` (PLINTH_SECRET_KEY, the Fernet key that encrypts stored secrets; None = generated
 once into `{home}/secret.key` on a loopback bind), `max_body_bytes` (request body limit, 413),
 `graphql_max_depth` / `graphql_max_tokens` / `graphql_max_aliases` (GraphQL document limits),
-`key_refresh_s` (how often a process reloads API keys created or revoked by another process).
+`key_refresh_s` (how often a process reloads API keys created or revoked by another process),
+`fork_server` (PLINTH_FORK_SERVER=false spawns every replica instead of forking it).
 Async predict, webhooks, batch: `async_result_ttl_s` (PLINTH_ASYNC_RESULT_TTL_S, default 24 h),
 `async_lease_s`, `async_max_attempts`, `async_concurrency_per_model`, `webhook_max_attempts`,
 `webhook_backoff_s` / `webhook_max_backoff_s`, `webhook_timeout_s`, `webhook_allow_private`
@@ -78,6 +79,11 @@ class Settings(BaseSettings):
     )
     console_dir: Path | None = Field(
         default=None, description="Built console assets; None = frontend/dist of this checkout."
+    )
+    fork_server: bool = Field(
+        default=True,
+        description="Fork replicas from a pre-warmed fork server (false: spawn each one, the "
+        "naive path that benchmarks/cold_start compares against).",
     )
     # Async predict, webhooks and batch jobs (backend.async_requests, backend.webhooks).
     async_result_ttl_s: float = Field(

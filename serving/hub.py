@@ -6,6 +6,9 @@ Contract:
   asks the hub: one metadata call bounded by `timeout_s`, then the download bounded by
   `download_timeout_s`. Failures raise ModelResolutionError with a message that says what to do.
   The returned revision is always the commit hash (the snapshot folder's name).
+- `resolve_for_engine(engine, repo_id, revision)` is `resolve_snapshot`, except for an engine that
+  serves no model files ("noop"): then nothing is looked up, the repository id is a label (by
+  convention `plinth/noop`), the path is `noop:<repo id>` and the revision "none".
 - `infer_task(path)` guesses the task from config.json / modules.json (None if it cannot tell).
 - `validate_snapshot(path, task, engine)` checks from files alone that the engine can serve the
   snapshot for the task (ModelValidationError otherwise); nothing heavy is imported.
@@ -34,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from serving.engines import UnsupportedModel, get_engine
+from serving.engines import UnsupportedModel, get_engine, needs_snapshot
 from serving.errors import ServingError
 
 MINILM_REPO_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -111,6 +114,15 @@ def resolve_snapshot(
     if hub_offline():
         raise ModelResolutionError(_offline_message(repo_id, revision, cache))
     return _from_hub(repo_id, revision, cache, timeout_s, download_timeout_s)
+
+
+def resolve_for_engine(engine: str, repo_id: str, revision: str | None = None) -> ResolvedSnapshot:
+    """`resolve_snapshot`, or no lookup at all for an engine that needs no model files."""
+    if needs_snapshot(engine):
+        return resolve_snapshot(repo_id, revision)
+    if not repo_id or not _REPO_ID_RE.match(repo_id) or ".." in repo_id:
+        raise ModelResolutionError(f"{repo_id!r} is not a repository id (expected 'org/name')")
+    return ResolvedSnapshot(path=f"{engine}:{repo_id}", revision="none")
 
 
 def _from_cache(repo_id: str, revision: str | None, cache: Path) -> ResolvedSnapshot | None:
@@ -264,6 +276,12 @@ def infer_task(path: str | Path) -> str | None:
 
 def validate_snapshot(path: str | Path, task: str, engine: str) -> None:
     """Raise ModelValidationError unless `engine` can serve the snapshot at path for `task`."""
+    if not needs_snapshot(engine):
+        try:
+            get_engine(engine, task, path).check()
+        except UnsupportedModel as error:
+            raise ModelValidationError(error.message) from error
+        return
     folder = Path(path)
     if not folder.is_dir():
         raise ModelValidationError(f"snapshot folder {folder} does not exist")

@@ -28,8 +28,9 @@ Lifecycle:
      422 {"error": {"type": "invalid_input", "message", "field"}} for a bad body,
      429 {"error": {"type": "overloaded", ...}} when max-concurrency requests are in flight,
      500 {"error": {"type": "engine_error", "message"}} when the engine fails.
-   Predictions run in a thread pool of max-concurrency threads, off the event loop. With
-     dynamic batching on (--max-batch-size > 1; defaults per task, see
+   Predictions run in a thread pool of max-concurrency threads, off the event loop, unless the
+   engine says its predict never blocks (`inline = True`, the no-op engine): then on the loop.
+     With dynamic batching on (--max-batch-size > 1; defaults per task, see
      `serving.engines.batching`), concurrent requests share forward passes.
    POST /predict_stream {"inputs": "prompt" | "messages": [...], "parameters": {...}} -> server-
      sent events of the generated text (`serving.sse`); errors before the first event as above.
@@ -55,6 +56,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
@@ -67,7 +69,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from serving.engines import Engine, EngineError, InvalidInput, get_engine
+from serving.engines.base import INLINE_ATTRIBUTE
 from serving.engines.batching import Batcher, BatchingConfig
+from serving.replica_client import REPLICA_KEEP_ALIVE_S
 from serving.replica_stream import ReplicaStreams
 
 EXIT_LOAD_FAILED = 3
@@ -132,8 +136,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.max_concurrency < 1:
         parser.error("--max-concurrency must be 1 or more")
     try:
-        # A custom package's predict takes one request at a time: no batching unless asked.
-        default_size = 1 if args.engine == "custom" and args.max_batch_size is None else None
+        # A custom package's predict takes one request at a time, and batching a no-op saves
+        # nothing: no batching for them unless asked.
+        unbatched = args.engine in ("custom", "noop") and args.max_batch_size is None
+        default_size = 1 if unbatched else None
         args.batching = BatchingConfig.for_task(
             args.task,
             max_batch_size=args.max_batch_size if default_size is None else default_size,
@@ -165,6 +171,9 @@ class ReplicaServer:
         self.load_seconds = load_seconds
         self.info = info
         self.in_flight = 0
+        # An engine whose predict never blocks (INLINE_ATTRIBUTE, e.g. the no-op engine) runs on
+        # the event loop: a thread hop would cost more than the call.
+        self.inline = bool(getattr(engine, INLINE_ATTRIBUTE, False))
         self.executor = ThreadPoolExecutor(max_concurrency, thread_name_prefix="plinth-predict")
         self.batching = batching or BatchingConfig()
         self.batcher: Batcher | None = None
@@ -223,11 +232,13 @@ class ReplicaServer:
             return _error(422, "invalid_input", f"body is not JSON: {error}", field="body")
         if not isinstance(payload, dict):
             return _error(422, "invalid_input", "body must be a JSON object", field="body")
-        loop = asyncio.get_running_loop()
         try:
             if self.batcher is not None:
                 result = await self.batcher.submit(payload)
+            elif self.inline:
+                result = self.engine.predict(payload)
             else:
+                loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(self.executor, self.engine.predict, payload)
             return JSONResponse(result)  # rendering can fail too (NaN, odd types): an engine bug
         except InvalidInput as error:
@@ -320,15 +331,28 @@ def server_config(app: Starlette, host: str, port: int, graceful_s: float) -> uv
         lifespan="off",
         log_level="warning",
         access_log=False,
+        # Longer than the gateway keeps an idle connection (serving.replica_client): the replica
+        # never closes a connection just as the gateway writes a request on it.
+        timeout_keep_alive=REPLICA_KEEP_ALIVE_S,
         # Annotated int, but uvicorn uses it as a float timeout.
         timeout_graceful_shutdown=max(0.1, graceful_s),  # type: ignore[arg-type]
     )
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (uvicorn[standard] brings it), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] is a dependency
+        return None
+    return uvloop.new_event_loop
 
 
 def preload_server() -> None:
     """Import the modules uvicorn picks when it loads its config (for a fork server: about
     30 ms less per forked replica). Binds nothing, starts no thread."""
     server_config(Starlette(), "127.0.0.1", 0, 1.0).load()
+    event_loop_factory()
 
 
 def quiet_libraries() -> None:
@@ -383,7 +407,8 @@ def main(argv: list[str] | None = None, *, spawn_s: float | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda signum, frame: None)
     try:
-        asyncio.run(_TimedServer(config, load_seconds).serve())
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(_TimedServer(config, load_seconds).serve())
     except SystemExit as exit_:  # uvicorn exits when it cannot bind
         if exit_.code:
             log(f"could not serve on {args.host}:{args.port} (see the error above)")

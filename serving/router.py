@@ -35,6 +35,11 @@ How a request is routed, step by step:
 6. The slot is released whatever happens: completion, error, timeout or cancellation (a client
    disconnect cancels the request's task). A cancelled waiter leaves the queue.
 
+Transport: with no `transport` given (the platform), each replica gets a `ReplicaClient`
+(`serving.replica_client`): pooled keep-alive HTTP/1.1 connections with a pre-built request head,
+which costs the gateway a fraction of what httpx does per request. With an httpx `transport`
+(tests that stand in for replica processes) requests go through one pooled httpx client.
+
 Load metrics for the autoscaler are exact rather than sampled: the router integrates
 in-flight + queued over time (with the injectable clock), and `sample()` returns the time-weighted
 mean since the previous sample, so a burst between two controller ticks is never missed. It also
@@ -45,10 +50,12 @@ Little's-law sizing) and the idle gaps between requests (for scale-to-zero decis
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -56,6 +63,7 @@ import httpx
 from plinth.types import Scaling
 from serving.errors import InvalidInput, QueueFull, ReplicaFailed, RequestTimeout, ServingError
 from serving.metrics import DeploymentMetrics
+from serving.replica_client import ReplicaClient, ReplicaTransportError, ReplicaUnreachable
 from serving.sse import event as sse_event
 
 DRAIN_WINDOW_S = 30.0  # completions this recent estimate the drain rate for Retry-After
@@ -93,6 +101,7 @@ class _Replica:
     in_flight: int = 0
     last_pick: int = 0  # sequence number of the last pick; breaks ties between equal loads
     idle: asyncio.Event | None = None  # set when in_flight drops to 0 (for draining)
+    client: ReplicaClient | None = None  # without an httpx transport (see the module docstring)
 
 
 @dataclass
@@ -248,6 +257,10 @@ class Router:
             return
         limit = max_concurrency or self.max_concurrency
         replica = self._draining.pop(replica_id, None) or _Replica(replica_id, base_url, limit)
+        if self._transport is None and (replica.client is None or replica.base_url != base_url):
+            if replica.client is not None:
+                replica.client.close()
+            replica.client = _replica_client(base_url)
         replica.base_url = base_url
         replica.limit = limit
         self._ready[replica_id] = replica
@@ -258,6 +271,8 @@ class Router:
         replica = self._ready.pop(replica_id, None)
         if replica is not None and replica.in_flight > 0:
             self._draining[replica_id] = replica
+        elif replica is not None:
+            _close_client(replica)
 
     def update_scaling(self, scaling: Scaling) -> None:
         self.max_concurrency = scaling.max_concurrency
@@ -284,6 +299,9 @@ class Router:
         for client in [*self._retired_clients, self._client]:
             await client.aclose()
         self._retired_clients.clear()
+        for replica in [*self._ready.values(), *self._draining.values()]:
+            if replica.client is not None:
+                replica.client.close()
 
     # -- the request path ----------------------------------------------------------------------
 
@@ -330,33 +348,39 @@ class Router:
             if cold_since is not None:
                 cold_wait_s = (cold_wait_s or 0.0) + (taken_at - cold_since)
             try:
-                resp = await self._client.post(
-                    replica.base_url + "/predict",
-                    content=payload,
-                    headers={"content-type": "application/json"},
-                )
-            except httpx.TransportError as exc:
+                if replica.client is not None:
+                    status, content = await replica.client.post("/predict", payload)
+                else:
+                    resp = await self._client.post(
+                        replica.base_url + "/predict",
+                        content=payload,
+                        headers={"content-type": "application/json"},
+                    )
+                    status, content = resp.status_code, resp.content
+            except (httpx.TransportError, ReplicaTransportError) as exc:
                 failure = f"replica {replica.replica_id} is unreachable ({type(exc).__name__})"
                 self._suspect(replica)
-                never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                never_sent = isinstance(
+                    exc, httpx.ConnectError | httpx.ConnectTimeout | ReplicaUnreachable
+                )
                 if not (idempotent or never_sent):
                     raise ReplicaFailed(
                         f"model '{self.model_name}': replica {replica.replica_id} failed "
                         f"mid-request ({type(exc).__name__}); not retried (not idempotent)"
                     ) from None
             else:
-                if resp.status_code == 200:
+                if status == 200:
                     if cold_wait_s is None:
-                        return resp.content
+                        return content
                     if self._metrics is not None:
                         self._metrics.cold_start(cold_wait_s)
-                    return ColdStartAnswer(resp.content, cold_wait_s)
-                if resp.status_code == 422:
-                    raise _invalid_input(resp)
-                if resp.status_code != 429:
+                    return ColdStartAnswer(content, cold_wait_s)
+                if status == 422:
+                    raise _invalid_input(content)
+                if status != 429:
                     raise ReplicaFailed(
                         f"replica {replica.replica_id} of model '{self.model_name}' failed "
-                        f"(HTTP {resp.status_code}): {_error_message(resp)}"
+                        f"(HTTP {status}): {_error_message(status, content)}"
                     )
                 failure = f"replica {replica.replica_id} is overloaded (HTTP 429)"
                 if not any(rid != replica.replica_id for rid in self._ready):
@@ -429,11 +453,11 @@ class Router:
                 await resp.aclose()
                 self._release(replica, taken_at)
             if resp.status_code == 422:
-                raise _invalid_input(resp)
+                raise _invalid_input(resp.content)
             if resp.status_code != 429:
                 raise ReplicaFailed(
                     f"replica {replica.replica_id} of model '{self.model_name}' failed "
-                    f"(HTTP {resp.status_code}): {_error_message(resp)}"
+                    f"(HTTP {resp.status_code}): {_error_message(resp.status_code, resp.content)}"
                 )
             failure = f"replica {replica.replica_id} is overloaded (HTTP 429)"
             if not any(rid != replica.replica_id for rid in self._ready):
@@ -453,6 +477,8 @@ class Router:
             self._on_suspect(replica.replica_id)
 
     def _has_ready(self, avoid: frozenset[str]) -> bool:
+        if not avoid:  # the first attempt of every request: skip the generator
+            return bool(self._ready)
         return any(rid not in avoid for rid in self._ready)
 
     async def _acquire(self, avoid: frozenset[str], *, retry: bool, cold: bool) -> _Replica:
@@ -515,7 +541,8 @@ class Router:
         self.completions += 1
         self._releases.append(now)
         if replica.in_flight == 0:
-            self._draining.pop(replica.replica_id, None)
+            if self._draining.pop(replica.replica_id, None) is not None:
+                _close_client(replica)  # removed, and now drained
             if replica.idle is not None:
                 replica.idle.set()
         self._dispatch()
@@ -593,9 +620,21 @@ class ReplicaStream:
             self.router._stream_closed(self)
 
 
-def _error_object(resp: httpx.Response) -> dict[str, Any] | None:
+def _close_client(replica: _Replica) -> None:
+    """Close a removed replica's idle connections (a re-add makes a new client)."""
+    if replica.client is not None:
+        replica.client.close()
+        replica.client = None
+
+
+def _replica_client(base_url: str) -> ReplicaClient:
+    url = httpx.URL(base_url)
+    return ReplicaClient(url.host, url.port or 80)
+
+
+def _error_object(content: bytes) -> dict[str, Any] | None:
     try:
-        data = resp.json()
+        data = json.loads(content)
     except ValueError:
         return None
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
@@ -604,18 +643,25 @@ def _error_object(resp: httpx.Response) -> dict[str, Any] | None:
     return None
 
 
-def _error_message(resp: httpx.Response) -> str:
-    error = _error_object(resp)
+def _error_message(status: int, content: bytes) -> str:
+    error = _error_object(content)
     if error is not None and isinstance(error.get("message"), str):
         return str(error["message"])
-    text = resp.text.strip()
-    return text[:500] if text else resp.reason_phrase
+    text = content.decode("utf-8", errors="replace").strip()
+    return text[:500] if text else _reason(status)
 
 
-def _invalid_input(resp: httpx.Response) -> InvalidInput:
-    error = _error_object(resp)
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def _invalid_input(content: bytes) -> InvalidInput:
+    error = _error_object(content)
     if error is None:
-        return InvalidInput(_error_message(resp))
+        return InvalidInput(_error_message(422, content))
     message = str(error.get("message", "invalid input"))
     field = str(error.get("field", "inputs"))
     return InvalidInput(message, field=field, detail=error)

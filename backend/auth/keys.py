@@ -10,6 +10,7 @@ there is nothing to brute-force, and the hot path hashes once per request.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import string
 from dataclasses import dataclass
@@ -37,15 +38,16 @@ def generate_key() -> NewKey:
     return NewKey(key=key, prefix=prefix, key_hash=hash_key(key))
 
 
+_WELL_FORMED = re.compile(
+    rf"{KEY_PREFIX}([a-z0-9]{{{PREFIX_LENGTH}}})_.{{{_MIN_SECRET},}}", re.ASCII | re.DOTALL
+)
+
+
 def key_prefix(key: str) -> str | None:
-    """The visible prefix of a well-formed key, else None (then it cannot be a key of ours)."""
-    head = len(KEY_PREFIX)
-    if not key.startswith(KEY_PREFIX) or len(key) < head + PREFIX_LENGTH + 1 + _MIN_SECRET:
-        return None
-    prefix = key[head : head + PREFIX_LENGTH]
-    if key[head + PREFIX_LENGTH] != "_" or any(c not in _PREFIX_ALPHABET for c in prefix):
-        return None
-    return prefix
+    """The visible prefix of a well-formed key, else None (then it cannot be a key of ours).
+    One compiled regular expression: this runs on every authenticated request."""
+    found = _WELL_FORMED.fullmatch(key)
+    return None if found is None else found.group(1)
 
 
 def display(prefix: str) -> str:

@@ -30,7 +30,7 @@ from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.services.secrets import check_secrets_exist
 from plinth.types import TASKS, DeploymentStatus, FieldError, Scaling, validate_name
 
-ENGINES = ("transformers",)
+ENGINES = ("transformers", "noop")  # serving.engines.ENGINES; "noop" echoes (benchmarks)
 # Hugging Face repo ids: "name" or "org/name", letters, digits, '-', '_', '.'; at most 96 chars.
 _HF_REPO_RE = re.compile(r"^(?:[A-Za-z0-9][\w.\-]*/)?[A-Za-z0-9][\w.\-]*$")
 _SNAKE_TO_FIELD = {

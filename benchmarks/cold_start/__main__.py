@@ -4,8 +4,10 @@
         [--output FILE.md]
 
 Two parts, both by default. The gateway part (`gateway.py`) times a predict from zero replicas to
-its answer through the real platform against the warm-replica latency; its table replaces only
-its own section of --output. The runtime part, below, replaces the other section.
+its answer through the real platform against the warm-replica latency, for the naive path
+(PLINTH_FORK_SERVER=false: every replica spawned) and Plinth's fork server, in the same run;
+its table replaces only its own section of --output. The runtime part, below, replaces the
+other section.
 
 The runtime part measures, through `serving.runtime_local.LocalProcessRuntime`, the time from
 `runtime.start(spec)` to the first answer of POST /predict, with `ready()` probed every 10 ms:

@@ -2,15 +2,20 @@
 
 `get_engine(engine_name, task, model_path)` builds an unloaded engine (cheap: no torch import)
 or raises UnsupportedModel naming what is supported; `serving.hub.validate_snapshot` and the
-replica both go through it. `preload_libraries(engine_name)` imports an engine's libraries
-without running them (for fork servers). See `serving.engines.base` for the engine contract.
+replica both go through it. Engines: "transformers" (`serving.engines.transformers_engine`) and
+"noop" (`serving.engines.noop`: echoes the inputs, any task, no model files; for it
+`needs_snapshot` is False and a deploy resolves nothing). `preload_libraries(engine_name)`
+imports an engine's libraries without running them (for fork servers). See
+`serving.engines.base` for the engine contract.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
+from plinth.types import TASKS
 from serving.engines.base import (
     Engine,
     EngineError,
@@ -18,6 +23,9 @@ from serving.engines.base import (
     InvalidInput,
     UnsupportedModel,
 )
+from serving.engines.noop import ENGINE_NAME as NOOP_ENGINE
+from serving.engines.noop import NoopEngine
+from serving.engines.noop import preload_libraries as preload_noop
 from serving.engines.transformers_engine import (
     FeatureExtractionEngine,
     TextClassificationEngine,
@@ -34,20 +42,33 @@ __all__ = [
     "InvalidInput",
     "UnsupportedModel",
     "get_engine",
+    "needs_snapshot",
     "preload_libraries",
     "supported_tasks",
 ]
 
-ENGINES: dict[str, dict[str, type[TransformersEngine]]] = {
-    "transformers": {
-        "feature-extraction": FeatureExtractionEngine,
-        "text-classification": TextClassificationEngine,
-        "text-generation": TextGenerationEngine,
-    },
+EngineFactory = Callable[[str | Path], Engine]
+
+_TRANSFORMERS: dict[str, type[TransformersEngine]] = {
+    "feature-extraction": FeatureExtractionEngine,
+    "text-classification": TextClassificationEngine,
+    "text-generation": TextGenerationEngine,
+}
+ENGINES: dict[str, dict[str, EngineFactory]] = {
+    "transformers": dict(_TRANSFORMERS),
+    NOOP_ENGINE: {task: functools.partial(NoopEngine, task=task) for task in TASKS},
 }
 
 
-PRELOADS: dict[str, Callable[[], None]] = {"transformers": preload_transformers}
+PRELOADS: dict[str, Callable[[], None]] = {
+    "transformers": preload_transformers,
+    NOOP_ENGINE: preload_noop,
+}
+
+
+def needs_snapshot(engine_name: str) -> bool:
+    """Whether the engine serves model files (resolved from the Hugging Face cache at deploy)."""
+    return engine_name != NOOP_ENGINE
 
 
 def preload_libraries(engine_name: str) -> None:

@@ -8,6 +8,9 @@ synchronously, from several threads at once if the replica allows it.
 
 An engine may carry a `server_class` attribute (a `serving.replica.ReplicaServer` subclass) to
 add routes to its replica; the custom engine adds `POST /-/reload` that way.
+An engine whose `predict` never blocks and takes microseconds may set a class attribute
+`inline = True` (`INLINE_ATTRIBUTE`): the replica then calls it on its event loop instead of in
+its thread pool. Model engines leave it unset.
 
 `payload` is the Hugging Face Inference API body: `{"inputs": ..., "parameters": {...}}`. A bad
 payload raises `InvalidInput(message, field)`; the replica maps it to HTTP 422. Any other
@@ -28,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 MAX_BATCH_INPUTS = 256
+INLINE_ATTRIBUTE = "inline"  # optional engine class attribute, see the module docstring
 
 
 class EngineError(Exception):

@@ -17,8 +17,9 @@ from temporalio.exceptions import ApplicationError
 
 from backend import services
 from backend.db import models as orm
-from plinth.types import DeploymentStatus, ReplicaState
+from plinth.types import TASKS, DeploymentStatus, ReplicaState
 from serving import hub
+from serving.engines import needs_snapshot
 from workflows.deploy.packages import resolve_package
 from workflows.names import DeployModelInput
 
@@ -93,8 +94,12 @@ class DeployActivities:
             f"resolving {dep.hf_repo}@{dep.revision or 'main'} in the Hugging Face cache",
         )
         try:
-            snap = await asyncio.to_thread(hub.resolve_snapshot, dep.hf_repo, dep.revision)
+            snap = await asyncio.to_thread(
+                hub.resolve_for_engine, dep.engine, dep.hf_repo, dep.revision
+            )
             task = dep.task or await asyncio.to_thread(hub.infer_task, snap.path)
+            if task is None and not needs_snapshot(dep.engine):
+                task = TASKS[0]  # an engine without model files serves any task
             if task is None:
                 raise hub.ModelValidationError(
                     f"cannot infer the task of {dep.hf_repo}: pass one explicitly "
