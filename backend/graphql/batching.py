@@ -1,7 +1,7 @@
 """GraphQL types of per-deployment dynamic batching (issue 6).
 
-`DeployModelInput.batching` / `DeployPackageInput.batching` take a `BatchingInput`; every
-deployment answers `batching { maxBatchSize maxWaitMs }`, where null means the task's default
+`DeployModelInput.batching` takes a `BatchingInput`; every deployment answers
+`batching { maxBatchSize maxWaitMs }`, where null means the task's default
 (`serving.engines.batching`: on with 64 items and 5 ms for feature-extraction and
 text-classification, off for text-generation and custom packages). Validation lives in
 `backend.services.batching` (fields `batching.maxBatchSize`, `batching.maxWaitMs`).

@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 from backend import services
 from backend.errors import NotFound, ValidationFailed
 from backend.graphql import types as t
-from backend.graphql.batching import BatchingInput
 from backend.graphql.context import Context
 from backend.graphql.lifecycle import caller_prefix
 from backend.services.packages import (
@@ -61,9 +60,6 @@ class DeployPackageInput:
     scaling: t.ScalingInput | None = None
     secrets: list[str] | None = strawberry.field(
         default=None, description="Secret names; default: those plinth.yaml lists."
-    )
-    batching: BatchingInput | None = strawberry.field(
-        default=None, description="Off unless maxBatchSize > 1 (predict takes one request)."
     )
 
 
@@ -140,8 +136,6 @@ class PackagesMutation:
                 secret_names=deploy.secrets,
                 environment=deploy.environment,
                 created_by=caller_prefix(context),
-                max_batch_size=deploy.batching.max_batch_size if deploy.batching else None,
-                max_batch_wait_ms=deploy.batching.max_wait_ms if deploy.batching else None,
             )
             return t.deployment_from_row(row, name)
 

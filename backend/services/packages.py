@@ -88,12 +88,9 @@ def create_package_deployment(
     secret_names: Sequence[str] | None = None,
     environment: str | None = None,
     created_by: str | None = None,
-    max_batch_size: int | None = None,
-    max_batch_wait_ms: float | None = None,
 ) -> orm.Deployment:
     """A PENDING custom deployment of a stored package (see the module docstring), rolled out
-    into `environment` (default production) like any deploy. Batching is off unless
-    `max_batch_size` asks for it (a custom `predict` takes one request at a time)."""
+    into `environment` (default production) like any deploy."""
     try:
         validate_name(name, field="name")
     except FieldError as exc:
@@ -123,8 +120,6 @@ def create_package_deployment(
         created_by=created_by,
         config={"package": package.digest, "environment": environment or "production"},
         new_model_scaling=base,
-        max_batch_size=max_batch_size,
-        max_batch_wait_ms=max_batch_wait_ms,
     )
     deployment.model_path = str(package.path)
     session.flush()

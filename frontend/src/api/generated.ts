@@ -44,7 +44,6 @@ export type DeployPackageInput = {
   environment?: string | null;
   scaling?: ScalingInput | null;
   secrets?: Array<string> | null;
-  batching?: BatchingInput | null;
 };
 
 export type DeploymentStatus = "PENDING" | "DEPLOYING" | "ACTIVE" | "FAILED" | "SUPERSEDED";

@@ -4,14 +4,12 @@ the controller's `DeploymentSpec`, and kept by a promote that clones the deploym
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from backend import services
 from backend.db.session import session_scope
-from plinth.package import build_archive
 from plinth.types import DeploymentStatus
 from serving.engines.batching import MAX_BATCH_SIZE_CAP, MAX_WAIT_MS_CAP
 from tests.unit.backend.support import Harness
@@ -27,14 +25,6 @@ mutation Deploy($input: DeployModelInput!) {
 PROMOTE = """mutation P($id: ID!, $env: String!) {
   promoteDeployment(deploymentId: $id, environment: $env) {
     __typename ... on Deployment { id promotedFrom batching { maxBatchSize maxWaitMs } }
-  }
-}"""
-DEPLOY_PACKAGE = """
-mutation Deploy($input: DeployPackageInput!) {
-  deployPackage(input: $input) {
-    __typename
-    ... on Deployment { id engine batching { maxBatchSize maxWaitMs } }
-    ... on ValidationError { field message }
   }
 }"""
 MODEL = 'query { model(name: "m") { deployments { version } } }'
@@ -126,31 +116,3 @@ def test_desired_specs_carry_batching_and_a_promoted_clone_keeps_it(harness: Har
     assert (clone["__typename"], clone["promotedFrom"]) == ("Deployment", staged["id"])
     assert clone["batching"] == {"maxBatchSize": 16, "maxWaitMs": 7.0}
     assert specs_by_id(harness)[clone["id"]] == (16, 7.0)  # DEPLOYING into production
-
-
-def test_a_package_deploy_takes_batching_too(harness: Harness, tmp_path: Path) -> None:
-    source = tmp_path / "pkg"
-    source.mkdir()
-    (source / "plinth.yaml").write_text("name: echo\n")
-    (source / "model.py").write_text(
-        "class Model:\n    def load(self): ...\n    def predict(self, x):\n        return x\n"
-    )
-    upload = harness.client.post(
-        "/v1/packages",
-        content=build_archive(source),
-        headers={"Content-Type": "application/gzip"},
-    )
-    assert upload.status_code == 201, upload.text
-    digest = upload.json()["digest"]
-
-    bad = harness.gql(
-        DEPLOY_PACKAGE, input={"packageDigest": digest, "batching": {"maxWaitMs": -1}}
-    )["deployPackage"]
-    assert (bad["__typename"], bad["field"]) == ("ValidationError", "batching.maxWaitMs")
-    result = harness.gql(
-        DEPLOY_PACKAGE, input={"packageDigest": digest, "batching": {"maxBatchSize": 4}}
-    )["deployPackage"]
-    assert (result["engine"], result["batching"]) == (
-        "custom",
-        {"maxBatchSize": 4, "maxWaitMs": None},
-    )
