@@ -173,6 +173,9 @@ class Deployment(Base):
     promoted_from_id: Mapped[str | None] = mapped_column(
         ForeignKey("deployments.id", ondelete="SET NULL")
     )
+    # Dynamic batching of its replicas (None: the task's default, see serving.engines.batching).
+    max_batch_size: Mapped[int | None] = mapped_column(Integer)
+    max_batch_wait_ms: Mapped[float | None] = mapped_column(Float)
 
     model: Mapped[Model] = relationship(back_populates="deployments")
     replicas: Mapped[list[Replica]] = relationship(

@@ -117,6 +117,8 @@ class Mutation:
                 secret_names=deploy.secrets or (),
                 environment=deploy.environment or "production",
                 created_by=caller_prefix(context),
+                max_batch_size=deploy.batching.max_batch_size if deploy.batching else None,
+                max_batch_wait_ms=deploy.batching.max_wait_ms if deploy.batching else None,
             )
             return t.deployment_from_row(row, deploy.name)
 

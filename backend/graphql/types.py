@@ -15,6 +15,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from backend.db import models as orm
+from backend.graphql.batching import Batching, BatchingInput
 from plinth.types import DeploymentStatus, ReplicaState
 from plinth.types import Scaling as ScalingModel
 
@@ -98,6 +99,7 @@ class DeployModelInput:
         description="The environment the new version is rolled out into once ready (null: "
         "production). Deploying an existing name creates its next version.",
     )
+    batching: BatchingInput | None = None
 
 
 @strawberry.type
@@ -162,6 +164,10 @@ class Deployment:
     )
     config: JSON = strawberry.field(
         default_factory=dict, description="The deploy input as given (source, engine, scaling)."
+    )
+    batching: Batching = strawberry.field(
+        default_factory=lambda: Batching(max_batch_size=None, max_wait_ms=None),
+        description="Dynamic batching of its replicas (null fields: the task's default).",
     )
 
     @strawberry.field
@@ -309,6 +315,7 @@ def deployment_from_row(
         target_environment=row.target_environment,
         promoted_from=strawberry.ID(row.promoted_from_id) if row.promoted_from_id else None,
         config=cast(JSON, dict(row.config or {})),
+        batching=Batching(max_batch_size=row.max_batch_size, max_wait_ms=row.max_batch_wait_ms),
     )
 
 

@@ -240,6 +240,8 @@ def _clone(session: Session, dep: orm.Deployment, *, created_by: str | None) -> 
         created_by=created_by,
         config=dict(dep.config or {}),
         promoted_from_id=dep.id,
+        max_batch_size=dep.max_batch_size,
+        max_batch_wait_ms=dep.max_batch_wait_ms,
     )
     session.add(clone)
     session.flush()

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from backend.db import models as orm
 from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.services.batching import batching_config, check_batching
 from backend.services.secrets import check_secrets_exist
 from plinth.types import TASKS, DeploymentStatus, FieldError, Scaling, validate_name
 
@@ -80,6 +81,8 @@ def create_deployment(
     secret_names: Sequence[str] = (),
     environment: str = "production",
     created_by: str | None = None,
+    max_batch_size: int | None = None,
+    max_batch_wait_ms: float | None = None,
 ) -> orm.Deployment:
     """A new PENDING deployment of model `name` (one `created` event), to roll out into
     `environment`: version 1 of a new model (which gets the default environments), else the
@@ -89,7 +92,8 @@ def create_deployment(
     for a new model (every environment starts with it), to `environment`'s scaling for a new
     version. `secret_names` must name existing secrets (field `secrets`); replicas receive them
     as environment variables. An unknown `environment` of an existing model is NotFound (field
-    `environment`).
+    `environment`). `max_batch_size` / `max_batch_wait_ms` set its replicas' dynamic batching
+    (None: the task's default; fields `batching.maxBatchSize` / `batching.maxWaitMs`).
     """
 
     try:
@@ -137,6 +141,8 @@ def create_deployment(
         environment=environment,
         created_by=created_by,
         config=config,
+        max_batch_size=max_batch_size,
+        max_batch_wait_ms=max_batch_wait_ms,
     )
 
 
@@ -154,12 +160,18 @@ def create_validated_deployment(
     created_by: str | None,
     config: dict[str, Any],
     new_model_scaling: Scaling | None = None,
+    max_batch_size: int | None = None,
+    max_batch_wait_ms: float | None = None,
 ) -> orm.Deployment:
     """`create_deployment` after its source checks (custom packages come in here with their
     own): version 1 of a new model with the default environments, whose scaling starts from
     `new_model_scaling` (default `Scaling()`), else the next version of the existing one."""
     from backend.services import environments as envs
 
+    check_batching(max_batch_size, max_batch_wait_ms)
+    if max_batch_size is not None or max_batch_wait_ms is not None:
+        config["batching"] = batching_config(max_batch_size, max_batch_wait_ms)
+    batching = {"max_batch_size": max_batch_size, "max_batch_wait_ms": max_batch_wait_ms}
     existing = get_model(session, name=name)
     if existing is not None:
         return _new_version(
@@ -174,6 +186,7 @@ def create_validated_deployment(
             environment=environment,
             created_by=created_by,
             config=config,
+            batching=batching,
         )
     envs.check_environment_name(environment)
     if isinstance(scaling, Scaling):
@@ -200,6 +213,7 @@ def create_validated_deployment(
         target_environment=environment,
         created_by=created_by,
         config=config,
+        **batching,
     )
     deployment.events.append(_created_event(deployment))
     session.add(model)
@@ -246,6 +260,7 @@ def _new_version(
     environment: str,
     created_by: str | None,
     config: dict[str, Any],
+    batching: Mapping[str, Any],
 ) -> orm.Deployment:
     from backend.services import environments as envs
 
@@ -272,6 +287,7 @@ def _new_version(
         target_environment=env.name,
         created_by=created_by,
         config=config,
+        **batching,
     )
     deployment.events.append(_created_event(deployment))
     session.add(deployment)

@@ -85,6 +85,8 @@ def desired_specs(session: Session, *, box: SecretBox | None = None) -> list[Dep
                 environment=target.name if target is not None else row.target_environment,
                 version=row.version,
                 canary_percent=canary_percent,
+                max_batch_size=row.max_batch_size,
+                max_batch_wait_ms=row.max_batch_wait_ms,
             )
         )
     return specs

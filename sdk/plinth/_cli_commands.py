@@ -107,6 +107,20 @@ def add_builtin_commands(subparsers: SubParsers, common: argparse.ArgumentParser
         "--env", default=None, help="environment the new version serves once up (production)"
     )
     _add_scaling_options(deploy)
+    deploy.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="items per forward pass on a replica, 1 turns dynamic batching off (task default)",
+    )
+    deploy.add_argument(
+        "--max-batch-wait-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="milliseconds a batch waits to fill (task default: 5)",
+    )
     deploy.add_argument("--no-wait", action="store_true", help="return once the deploy started")
     deploy.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (600)")
     deploy.add_argument("--poll-interval", type=float, default=0.5, help=argparse.SUPPRESS)
@@ -169,6 +183,8 @@ def run_deploy(args: argparse.Namespace) -> int:
             wait=False,
             secrets=args.secret,
             environment=args.env,
+            max_batch_size=args.max_batch_size,
+            max_batch_wait_ms=args.max_batch_wait_ms,
             **_scaling_from(args),
         )
         repo = args.hf_repo + (f"@{args.revision}" if args.revision else "")

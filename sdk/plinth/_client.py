@@ -165,10 +165,14 @@ def _deploy_call(
     overrides: Mapping[str, Any],
     secrets: Sequence[str] = (),
     environment: str | None = None,
+    max_batch_size: int | None = None,
+    max_batch_wait_ms: float | None = None,
 ) -> ops.Call[Deployment]:
     return ops.deploy_model(
         secrets=secrets,
         environment=environment,
+        max_batch_size=max_batch_size,
+        max_batch_wait_ms=max_batch_wait_ms,
         name=name,
         hugging_face_repo=hugging_face_repo,
         revision=revision,
@@ -210,6 +214,8 @@ class Models:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         secrets: Sequence[str] = (),
         environment: str | None = None,
+        max_batch_size: int | None = None,
+        max_batch_wait_ms: float | None = None,
         **scaling_fields: Unpack[ScalingFields],
     ) -> Deployment:
         """Deploy a Hugging Face repo as model `name`: its first version, or the next version
@@ -226,6 +232,10 @@ class Models:
         raises `DeploymentFailedError` if it FAILED, `DeploymentTimeoutError` after `timeout`
         seconds. Without `wait`, returns the new (PENDING) deployment at once.
         Raises `ValidationError` (with `.field`) for a refused input.
+
+        Dynamic batching of the replicas: `max_batch_size` items per forward pass (1 turns it
+        off) and `max_batch_wait_ms` for a batch to fill; None keeps the task's default (on,
+        64 items and 5 ms, for feature-extraction and text-classification).
         """
         call = _deploy_call(
             hugging_face_repo,
@@ -237,6 +247,8 @@ class Models:
             scaling_fields,
             secrets,
             environment,
+            max_batch_size,
+            max_batch_wait_ms,
         )
         deployment = self._client.send(call)
         if not wait:
@@ -508,6 +520,8 @@ class AsyncModels:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         secrets: Sequence[str] = (),
         environment: str | None = None,
+        max_batch_size: int | None = None,
+        max_batch_wait_ms: float | None = None,
         **scaling_fields: Unpack[ScalingFields],
     ) -> Deployment:
         """See `Models.deploy`; `on_event` may also be a coroutine function."""
@@ -521,6 +535,8 @@ class AsyncModels:
             scaling_fields,
             secrets,
             environment,
+            max_batch_size,
+            max_batch_wait_ms,
         )
         deployment = await self._client.send(call)
         if not wait:

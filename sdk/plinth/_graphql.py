@@ -71,6 +71,11 @@ DEPLOYMENT_FIELDS: Mapping[str, str] = {
     "createdBy": "created_by",
 }
 
+BATCHING_FIELDS: Mapping[str, str] = {
+    "maxBatchSize": "max_batch_size",
+    "maxWaitMs": "max_batch_wait_ms",
+}
+
 MODEL_FIELDS: Mapping[str, str] = {"name": "name", "createdAt": "created_at"}
 
 
@@ -84,6 +89,7 @@ DEPLOYMENT_FRAGMENT = f"""
 fragment DeploymentParts on Deployment {{
   {_select(DEPLOYMENT_FIELDS)}
   replicas {{ {_select(REPLICA_FIELDS)} }}
+  batching {{ {_select(BATCHING_FIELDS)} }}
 }}
 """
 MODEL_FRAGMENTS = (
@@ -264,6 +270,12 @@ def _rename(data: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, Any
     return {snake: data[camel] for camel, snake in fields.items() if camel in data}
 
 
+def batching_input(max_batch_size: int | None, max_batch_wait_ms: float | None) -> dict[str, Any]:
+    """A GraphQL `BatchingInput`; None values are left out (the platform's default)."""
+    values = {"maxBatchSize": max_batch_size, "maxWaitMs": max_batch_wait_ms}
+    return {camel: value for camel, value in values.items() if value is not None}
+
+
 def scaling_input(values: Mapping[str, Any]) -> dict[str, Any]:
     """A GraphQL `ScalingInput` from snake_case `Scaling` fields; None values are left out."""
     unknown = set(values) - set(SCALING_INPUT_NAMES)
@@ -279,6 +291,7 @@ def parse_scaling(data: Mapping[str, Any]) -> Scaling:
 def parse_deployment(data: Mapping[str, Any]) -> Deployment:
     fields = _rename(data, DEPLOYMENT_FIELDS)
     fields["replicas"] = [_rename(r, REPLICA_FIELDS) for r in data.get("replicas") or []]
+    fields.update(_rename(data.get("batching") or {}, BATCHING_FIELDS))
     return Deployment.model_validate(fields)
 
 

@@ -207,8 +207,13 @@ def deploy_model(
     scaling: Mapping[str, Any],
     secrets: Sequence[str] = (),
     environment: str | None = None,
+    max_batch_size: int | None = None,
+    max_batch_wait_ms: float | None = None,
 ) -> Call[Deployment]:
     payload: dict[str, Any] = {"name": name, "huggingFaceRepo": hugging_face_repo, "engine": engine}
+    batching = gql.batching_input(max_batch_size, max_batch_wait_ms)
+    if batching:
+        payload["batching"] = batching
     if environment is not None:
         payload["environment"] = environment
     if secrets:

@@ -172,6 +172,9 @@ class Deployment(BaseModel):
     environment: str | None = None  # the environment it serves (primary or canary), if any
     target_environment: str = "production"  # the environment it was last rolled out into
     created_by: str | None = None  # the API key prefix that deployed it
+    # Dynamic batching of its replicas as deployed (None: the task's default).
+    max_batch_size: int | None = None
+    max_batch_wait_ms: float | None = None
 
 
 class Canary(BaseModel):

@@ -15,6 +15,11 @@ export type AutoRollbackInput = {
   windowSeconds?: number;
 };
 
+export type BatchingInput = {
+  maxBatchSize?: number | null;
+  maxWaitMs?: number | null;
+};
+
 export type CreateApiKeyInput = {
   scopes: Array<string>;
   name?: string | null;
@@ -30,6 +35,7 @@ export type DeployModelInput = {
   scaling?: ScalingInput | null;
   secrets?: Array<string> | null;
   environment?: string | null;
+  batching?: BatchingInput | null;
 };
 
 export type DeployPackageInput = {

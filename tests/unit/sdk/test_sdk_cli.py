@@ -114,6 +114,18 @@ def test_deploy_no_wait_all_scaling_flags(
     assert "plinth models get minilm" in capsys.readouterr().out
 
 
+def test_deploy_batching_flags(platform: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    platform.script_deploy("ACTIVE")
+    code = run(
+        platform, *DEPLOY, "--max-batch-size", "16", "--max-batch-wait-ms", "2.5", "--no-wait"
+    )
+    assert code == 0
+    sent = platform.variables("DeployModel")["input"]
+    assert sent["batching"] == {"maxBatchSize": 16, "maxWaitMs": 2.5}
+    assert run(platform, *DEPLOY, "--max-batch-size", "many") == 2
+    assert "--max-batch-size" in capsys.readouterr().err
+
+
 def test_missing_required_option_is_a_usage_error(
     platform: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

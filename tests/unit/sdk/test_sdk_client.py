@@ -315,3 +315,35 @@ async def test_async_deploy_failed(platform: Any) -> None:
     async with platform.async_client() as client:
         with pytest.raises(DeploymentFailedError, match=re.escape("snapshot has no config.json")):
             await client.models.deploy("org/repo", name="minilm", poll_interval=0)
+
+
+def test_deploy_sends_batching_and_reads_it_back(platform: Any) -> None:
+    platform.script_deploy("ACTIVE")
+    scripted = platform.graphql["DeployModel"]
+    answer = {"maxBatchSize": 8, "maxWaitMs": 2.5}
+    platform.graphql["DeployModel"] = lambda v: {
+        "deployModel": {**scripted(v)["deployModel"], "batching": answer}
+    }
+    with platform.client() as client:
+        deployment = client.models.deploy(
+            "org/repo", name="m", max_batch_size=8, max_batch_wait_ms=2.5, wait=False
+        )
+        client.models.deploy("org/repo", name="m", max_batch_size=1, wait=False)
+        client.models.deploy("org/repo", name="m", wait=False)
+    sent = [v["input"] for name, v in platform.operations if name == "DeployModel"]
+    assert (deployment.max_batch_size, deployment.max_batch_wait_ms) == (8, 2.5)
+    assert [s.get("batching") for s in sent] == [answer, {"maxBatchSize": 1}, None]
+
+
+@pytest.mark.asyncio
+async def test_async_deploy_sends_batching(platform: Any) -> None:
+    platform.script_deploy("ACTIVE")
+    async with platform.async_client() as client:
+        deployment = await client.models.deploy(
+            "org/repo", name="m", max_batch_size=4, max_batch_wait_ms=0, wait=False
+        )
+    assert platform.variables("DeployModel")["input"]["batching"] == {
+        "maxBatchSize": 4,
+        "maxWaitMs": 0,
+    }
+    assert deployment.max_batch_size is None  # the scripted answer has no batching: the default

@@ -24,7 +24,9 @@ type Deployment { id: ID!  modelName: String!  version: Int!  huggingFaceRepo: S
   revision: String  resolvedRevision: String  task: String  engine: String!
   status: DeploymentStatus!  error: String  createdAt: DateTime!  replicas: [Replica!]!
   events: [DeploymentEvent!]!  createdBy: String  environment: String
-  targetEnvironment: String!  promotedFrom: ID  config: JSON! }
+  targetEnvironment: String!  promotedFrom: ID  config: JSON!  batching: Batching! }
+type Batching { maxBatchSize: Int  maxWaitMs: Float }
+input BatchingInput { maxBatchSize: Int  maxWaitMs: Float }
 enum DeploymentStatus { PENDING DEPLOYING ACTIVE FAILED SUPERSEDED }
 enum ReplicaState { STARTING READY STOPPING FAILED }
 type Replica { id: ID!  state: ReplicaState!  pid: Int  port: Int  startedAt: DateTime
@@ -39,7 +41,7 @@ input ScalingInput { minReplicas: Int  maxReplicas: Int  concurrencyTarget: Floa
   maxQueue: Int  autoscalingPolicy: String }
 input DeployModelInput { name: String!  huggingFaceRepo: String!  revision: String
   task: String  engine: String = "transformers"  scaling: ScalingInput
-  secrets: [String!]  environment: String = "production" }
+  secrets: [String!]  environment: String = "production"  batching: BatchingInput }
 type ValidationError { field: String!  message: String! }
 type NotFoundError { message: String!  field: String! }
 type DeletedModel { name: String! }
