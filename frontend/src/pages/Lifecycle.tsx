@@ -344,7 +344,7 @@ export function EnvironmentCard({
         <dd>{formatTime(servingSince(env))}</dd>
         <dt>Replicas</dt>
         <dd>
-          {dep ? `${ready} ready of ${dep.replicas.length}` : "—"} · {scalingSummary(env.scaling)}
+          {dep ? `${ready} ready of ${dep.replicas.length}` : "none running"} · {scalingSummary(env.scaling)}
         </dd>
         <dt>Previous</dt>
         <dd>{previous ? `version ${previous.version}` : "none"}</dd>
