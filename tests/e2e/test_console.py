@@ -10,12 +10,15 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from tests.support.platform import PlatformProcess
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -192,10 +195,13 @@ def _served_version(platform: PlatformProcess) -> str | None:
         timeout=60,
     )
     assert answer.status_code == 200, answer.text
-    return answer.headers.get("X-Plinth-Deployment-Version")
+    version = answer.headers.get("X-Plinth-Deployment-Version")
+    return None if version is None else str(version)
 
 
-def _second_version_promote_and_rollback(page: Any, platform: PlatformProcess, shots: Path) -> None:
+def _second_version_promote_and_rollback(
+    page: Page, platform: PlatformProcess, shots: Path
+) -> None:
     """Version 2 into staging through the form; promoting it to production copies it as version
     3 (a deployment serves one environment at a time); rolling back serves version 1 again."""
     from playwright.sync_api import expect

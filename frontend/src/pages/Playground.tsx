@@ -328,7 +328,12 @@ export function Playground({
         <h2>Call it from code</h2>
         <Snippet title="curl" text={curlSnippet(window.location.origin, model, body, environment)} />
         <Snippet title="Python (Plinth SDK)" text={sdkSnippet(model, body, environment)} />
-        {openai ? (
+        {openai && environment !== "production" ? (
+          <p className="muted">
+            OpenAI SDK: the OpenAI-compatible routes name only the model, so they call production;
+            use curl or the Plinth SDK for {environment}.
+          </p>
+        ) : openai ? (
           <Snippet title="Python (OpenAI SDK)" text={openai} />
         ) : (
           <p className="muted">
