@@ -230,6 +230,39 @@ describe("environments panel", () => {
     expect(ops(calls, "Rollback")[0]?.variables).toEqual({ model: "clf", environment: "production" });
   });
 
+  it("shows why a rollback failed, and that the environment kept its version", async () => {
+    window.location.hash = "#/models/clf/versions";
+    const calls = mockServer((call) =>
+      call.operationName === "Rollback"
+        ? data({ rollback: { __typename: "Deployment", id: "dep-0", version: 0, status: "DEPLOYING", error: null, environment: null } })
+        : call.operationName === "DeploymentProgress"
+          ? data({
+              deployment: {
+                id: "dep-0",
+                modelName: "clf",
+                status: "FAILED",
+                error: "replica r-1 exited with code 1 before ready",
+                events: [{ id: "30", at: T0, kind: "failed", status: "FAILED", message: "replica r-1 exited" }],
+              },
+            })
+          : data(model({ production: { previousDeployment: { id: "dep-0", version: 0 } } })),
+    );
+    renderApp();
+    await screen.findByRole("article", { name: "Environment production" });
+    await userEvent.click(within(envCard("production")).getByRole("button", { name: "Roll back production" }));
+    await userEvent.click(
+      within(screen.getByRole("form", { name: "Confirm rollback" })).getByRole("button", { name: "Roll back to version 0" }),
+    );
+    const progress = await screen.findByRole("region", { name: "Action progress" });
+    expect(
+      await within(progress).findByRole("heading", { name: "Rolling back to version 0 in production failed" }),
+    ).toBeTruthy();
+    expect(within(progress).getByRole("alert").textContent).toContain(
+      "Reason: replica r-1 exited with code 1 before ready. The environment keeps serving what it served before",
+    );
+    expect(ops(calls, "DeploymentProgress").length).toBe(1); // a failure stops the polling
+  });
+
   it("validates the canary at its fields, then starts it with the bounds as fractions", async () => {
     window.location.hash = "#/models/clf/versions";
     const calls = mockServer((call) =>

@@ -154,7 +154,8 @@ export function ActionProgress({
   const [error, setError] = useState<string | null>(null);
   const [events, setEvents] = useState<EventFieldsFragment[]>([]);
   const [problem, setProblem] = useState<string | null>(null);
-  const failed = status === "FAILED";
+  // SUPERSEDED before the environment showed it: another rollout replaced it meanwhile.
+  const failed = status === "FAILED" || (status === "SUPERSEDED" && !done && tracked.what !== "abort-canary");
 
   useEffect(() => {
     if (done || failed) return;
@@ -169,7 +170,7 @@ export function ActionProgress({
           setStatus(deployment.status);
           setError(deployment.error);
           setEvents(deployment.events.slice(-4));
-          if (deployment.status === "FAILED") return;
+          if (deployment.status === "FAILED" || deployment.status === "SUPERSEDED") return;
         }
       } catch (caught) {
         if (alive) setProblem(`Could not refresh progress: ${failureText(caught)}`);
@@ -211,7 +212,12 @@ export function ActionProgress({
       )}
       {failed && (
         <Banner tone="error">
-          <strong>Reason:</strong> {error ?? "the server gave no reason; see the version's events"}. The
+          <strong>Reason:</strong>{" "}
+          {error ??
+            (status === "SUPERSEDED"
+              ? "another rollout replaced this version before it took the traffic"
+              : "the server gave no reason; see the version's events")}
+          . The
           environment keeps serving what it served before; fix the cause and try again.
         </Banner>
       )}
