@@ -1,11 +1,11 @@
 /**
- * A hash router: "#/models", "#/models/NAME" (+ "/metrics", "/playground", "/logs"), "#/deploy", "#/keys".
+ * A hash router: "#/models", "#/models/NAME" (+ "/versions", "/metrics", "/playground", "/logs"), "#/deploy", "#/keys".
  * Hash URLs need no server-side fallback, so the backend serves index.html at "/" and nothing
  * else changes for /graphql, /v1.
  */
 import { useEffect, useState, type MouseEvent, type ReactNode } from "react";
 
-export type ModelTab = "overview" | "metrics" | "playground" | "logs";
+export type ModelTab = "overview" | "versions" | "metrics" | "playground" | "logs";
 
 export type Route =
   | { page: "models" }
@@ -23,6 +23,7 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === "models" && parts[1] && parts.length <= 3) {
     if (parts.length === 2) return { page: "model", name: parts[1], tab: "overview" };
     if (parts[2] === "playground") return { page: "model", name: parts[1], tab: "playground" };
+    if (parts[2] === "versions") return { page: "model", name: parts[1], tab: "versions" };
     if (parts[2] === "logs") return { page: "model", name: parts[1], tab: "logs" };
     if (parts[2] === "metrics") return { page: "model", name: parts[1], tab: "metrics" };
   }

@@ -178,6 +178,7 @@ describe("deploy form", () => {
           maxQueue: 64,
           autoscalingPolicy: "plinth",
         },
+        environment: "production",
       },
     });
     expect((screen.getByRole("button", { name: "Deploy" }) as HTMLButtonElement).disabled).toBe(false);
@@ -232,6 +233,7 @@ describe("deploy form", () => {
     mockServer((call) => {
       if (call.operationName === "DeployModel") return deployed();
       if (call.operationName === "SuggestTask") return data({ suggestTask: { task: null, reason: "not cached" } });
+      if (call.operationName === "ModelNames") return data({ models: [] });
       polls += 1;
       const failed = polls >= 2;
       return data({

@@ -10,7 +10,7 @@ export type GraphQLCall = {
   authorization: string | null;
 };
 
-export type Reply = { status?: number; body: unknown };
+export type Reply = { status?: number; body: unknown; headers?: Record<string, string> };
 export type Handler = (call: GraphQLCall) => Reply | Promise<Reply>;
 
 export function data(value: unknown): Reply {
@@ -53,7 +53,7 @@ export function mockServer(
       }
       return new Response(JSON.stringify(reply.body), {
         status: reply.status ?? 200,
-        headers: { "Content-Type": "application/json" },
+        headers: { "Content-Type": "application/json", ...reply.headers },
       });
     }),
   );
@@ -130,4 +130,28 @@ export function renderApp() {
       <App />
     </AuthProvider>,
   );
+}
+
+type FixtureDeployment = { id: string; version: number; status: string; createdAt: string; replicas?: unknown[] };
+
+/** A model's three environments as `Model.environments` answers them: production serves `served`. */
+export function environments(scaling: Record<string, unknown>, served?: FixtureDeployment | null) {
+  return ["development", "staging", "production"].map((name) => ({
+    name,
+    scaling,
+    deployment:
+      name === "production" && served
+        ? {
+            id: served.id,
+            version: served.version,
+            status: served.status,
+            createdAt: served.createdAt,
+            replicas: (served.replicas ?? []).map((r) => ({ id: (r as { id: string }).id, state: (r as { state: string }).state })),
+            events: [],
+          }
+        : null,
+    previousDeployment: null,
+    canary: null,
+    lastRollbackReason: null,
+  }));
 }

@@ -1,7 +1,7 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { data, mockServer, renderApp, type GraphQLCall } from "./helpers";
+import { data, mockServer, renderApp, type GraphQLCall, environments } from "./helpers";
 
 const MODEL = {
   model: {
@@ -47,6 +47,7 @@ const MODEL = {
     ],
   },
 };
+(MODEL.model as Record<string, unknown>).environments = environments(MODEL.model.scaling, MODEL.model.deployments[0]);
 
 function point(time: number, over: Record<string, unknown> = {}) {
   return {

@@ -2,7 +2,7 @@ import { screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildBody, curlSnippet, openaiSnippet, sdkSnippet, summarize } from "../src/pages/Playground";
-import { data, mockServer, renderApp } from "./helpers";
+import { data, mockServer, renderApp, environments } from "./helpers";
 
 const MODEL = {
   model: {
@@ -36,6 +36,7 @@ const MODEL = {
     ],
   },
 };
+(MODEL.model as Record<string, unknown>).environments = environments(MODEL.model.scaling, MODEL.model.deployments[0]);
 
 beforeEach(() => {
   localStorage.setItem("plinth.apiKey", "pl_good");

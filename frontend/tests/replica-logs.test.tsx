@@ -1,7 +1,7 @@
 import { act, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { data, mockServer, renderApp, type GraphQLCall } from "./helpers";
+import { data, mockServer, renderApp, type GraphQLCall, environments } from "./helpers";
 
 const MODEL = {
   model: {
@@ -19,6 +19,7 @@ const MODEL = {
     deployments: [],
   },
 };
+(MODEL.model as Record<string, unknown>).environments = environments(MODEL.model.scaling, MODEL.model.deployments[0]);
 
 type Line = { replicaId: string; at: string | null; line: string };
 const line = (replicaId: string, text: string): Line => ({ replicaId, at: null, line: text });

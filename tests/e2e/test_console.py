@@ -1,7 +1,8 @@
 """The console in a real browser (Debian's chromium driven by Playwright), as a new user:
 sign in with the bootstrap key, deploy a tiny local model through the form, watch it go live,
-change its bounds and see replicas follow, and run a playground request. Screenshots of each
-page land in $PLINTH_ARTIFACTS (default: the test's tmp folder)."""
+change its bounds and see replicas follow, run a playground request, then deploy a second version
+into staging, promote it to production from the Environments panel and roll back. Screenshots of
+each page land in $PLINTH_ARTIFACTS (default: the test's tmp folder)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from tests.support.platform import PlatformProcess
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -175,5 +180,69 @@ def test_new_user_deploys_scales_and_calls_a_model(
                 timeout=30,
             )
             assert revoked.status_code == 401
+
+            _second_version_promote_and_rollback(page, platform, shots)
         finally:
             browser.close()
+
+
+def _served_version(platform: PlatformProcess) -> str | None:
+    assert platform.api_key is not None
+    answer = httpx.post(
+        f"{platform.url}/v1/models/console-demo/predict",
+        json={"inputs": "plinth"},
+        headers={"Authorization": f"Bearer {platform.api_key}"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    version = answer.headers.get("X-Plinth-Deployment-Version")
+    return None if version is None else str(version)
+
+
+def _second_version_promote_and_rollback(
+    page: Page, platform: PlatformProcess, shots: Path
+) -> None:
+    """Version 2 into staging through the form; promoting it to production copies it as version
+    3 (a deployment serves one environment at a time); rolling back serves version 1 again."""
+    from playwright.sync_api import expect
+
+    page.goto(platform.url + "/#/deploy")
+    page.get_by_label("Hugging Face repository").fill("plinth-test/tiny-classifier")
+    page.get_by_label("Name", exact=True).fill("console-demo")
+    page.get_by_label("Environment", exact=True).select_option("staging")
+    expect(page.get_by_text(re.compile("deploying creates its next version"))).to_be_visible()
+    page.get_by_role("button", name="Deploy a new version to staging").click()
+    expect(page.get_by_text("console-demo is live in staging")).to_be_visible(timeout=120_000)
+
+    page.goto(platform.url + "/#/models/console-demo/versions")
+    production = page.get_by_role("article", name="Environment production")
+    expect(page.get_by_test_id("serves-staging")).to_have_text("version 2")
+    expect(production.get_by_test_id("serves-production")).to_have_text("version 1")
+    expect(production.get_by_role("button", name="Roll back production")).to_be_disabled()
+    page.screenshot(path=str(shots / "09-environments-two-versions.png"), full_page=True)
+
+    production.get_by_role("button", name="Promote a version…").click()
+    confirm = production.get_by_role("form", name="Promote to production")
+    expect(confirm.get_by_label("Version")).to_contain_text("Version 2")
+    confirm.get_by_role("button", name="Promote to production").click()
+    progress = page.get_by_role("region", name="Action progress")
+    expect(progress).to_be_visible(timeout=5_000)  # feedback at once, then live progress
+    expect(progress.get_by_role("heading", name="production now serves version 3")).to_be_visible(
+        timeout=120_000
+    )
+    expect(production.get_by_test_id("serves-production")).to_have_text("version 3")
+    versions = page.get_by_role("table", name="Versions of the model")
+    expect(versions.locator("tbody tr").first).to_contain_text("v2")  # v3, promoted from v2
+    assert _served_version(platform) == "3"
+    page.screenshot(path=str(shots / "10-versions-promoted.png"), full_page=True)
+
+    production.get_by_role("button", name="Roll back production").click()
+    production.get_by_role("form", name="Confirm rollback").get_by_role(
+        "button", name="Roll back to version 1"
+    ).click()
+    expect(progress.get_by_role("heading", name="production now serves version 1")).to_be_visible(
+        timeout=120_000
+    )
+    expect(production.get_by_test_id("serves-production")).to_have_text("version 1")
+    assert _served_version(platform) == "1"
+    page.screenshot(path=str(shots / "11-environments-rolled-back.png"), full_page=True)

@@ -38,6 +38,14 @@ export function websocketUrl(location: Location = window.location): string {
   return `${scheme}//${location.host}/graphql`;
 }
 
+/**
+ * graphql-ws's `dispose()` awaits the pending connection and so rejects (with the socket's error
+ * event) when that connection was refused: nothing is left to clean up then, so swallow it.
+ */
+function disposeQuietly(ws: Client | undefined): void {
+  if (ws) Promise.resolve(ws.dispose()).catch(() => undefined);
+}
+
 export function watchDeployment(options: {
   client: GraphQLClient;
   id: string;
@@ -99,7 +107,7 @@ export function watchDeployment(options: {
   const startPolling = () => {
     if (watchdog !== undefined) clearTimeout(watchdog);
     if (state.transport === "polling") return;
-    ws?.dispose();
+    disposeQuietly(ws);
     ws = undefined;
     update({ transport: "polling" });
     const tick = async () => {
@@ -144,7 +152,7 @@ export function watchDeployment(options: {
         },
         complete: () => {
           if (stopped) return;
-          ws?.dispose();
+          disposeQuietly(ws);
           ws = undefined;
           // The stream ends at a terminal status; one query fetches it with the failure reason.
           void poll().then((done) => {
@@ -171,6 +179,6 @@ export function watchDeployment(options: {
     stopped = true;
     if (timer !== undefined) clearTimeout(timer);
     if (watchdog !== undefined) clearTimeout(watchdog);
-    ws?.dispose();
+    disposeQuietly(ws);
   };
 }

@@ -91,6 +91,10 @@ export type DeploymentDetailFragment = {
   status: DeploymentStatus;
   error: string | null;
   createdAt: string;
+  createdBy: string | null;
+  environment: string | null;
+  targetEnvironment: string;
+  promotedFrom: string | null;
   replicas: Array<{
     id: string;
     state: ReplicaState;
@@ -109,6 +113,71 @@ export type DeploymentDetailFragment = {
     status: DeploymentStatus;
     message: string;
   }>;
+};
+
+export type EnvironmentFieldsFragment = {
+  name: string;
+  scaling: {
+    minReplicas: number;
+    maxReplicas: number;
+    concurrencyTarget: number;
+    maxConcurrency: number;
+    scaleDownDelaySeconds: number;
+    autoscalingWindowSeconds: number;
+    maxQueue: number;
+    autoscalingPolicy: string;
+  };
+  deployment: {
+    id: string;
+    version: number;
+    status: DeploymentStatus;
+    createdAt: string;
+    replicas: Array<{
+      id: string;
+      state: ReplicaState;
+    }>;
+    events: Array<{
+      id: string;
+      at: string;
+      kind: string;
+    }>;
+  } | null;
+  previousDeployment: {
+    id: string;
+    version: number;
+  } | null;
+  canary: {
+    percent: number;
+    deployment: {
+      id: string;
+      version: number;
+      status: DeploymentStatus;
+      error: string | null;
+    };
+    autoRollback: {
+      maxErrorRate: number | null;
+      maxP95Ms: number | null;
+      windowSeconds: number;
+    } | null;
+  } | null;
+  lastRollbackReason: string | null;
+};
+
+export type LifecycleFieldsFragment = {
+  __typename: "Deployment";
+  id: string;
+  version: number;
+  status: DeploymentStatus;
+  error: string | null;
+  environment: string | null;
+} | {
+  __typename: "ValidationError";
+  field: string;
+  message: string;
+} | {
+  __typename: "NotFoundError";
+  field: string;
+  message: string;
 };
 
 export type ApiKeyFieldsFragment = {
@@ -193,6 +262,10 @@ export type ModelQuery = {
       status: DeploymentStatus;
       error: string | null;
       createdAt: string;
+      createdBy: string | null;
+      environment: string | null;
+      targetEnvironment: string;
+      promotedFrom: string | null;
       replicas: Array<{
         id: string;
         state: ReplicaState;
@@ -212,6 +285,53 @@ export type ModelQuery = {
         message: string;
       }>;
     }>;
+    environments: Array<{
+      name: string;
+      scaling: {
+        minReplicas: number;
+        maxReplicas: number;
+        concurrencyTarget: number;
+        maxConcurrency: number;
+        scaleDownDelaySeconds: number;
+        autoscalingWindowSeconds: number;
+        maxQueue: number;
+        autoscalingPolicy: string;
+      };
+      deployment: {
+        id: string;
+        version: number;
+        status: DeploymentStatus;
+        createdAt: string;
+        replicas: Array<{
+          id: string;
+          state: ReplicaState;
+        }>;
+        events: Array<{
+          id: string;
+          at: string;
+          kind: string;
+        }>;
+      } | null;
+      previousDeployment: {
+        id: string;
+        version: number;
+      } | null;
+      canary: {
+        percent: number;
+        deployment: {
+          id: string;
+          version: number;
+          status: DeploymentStatus;
+          error: string | null;
+        };
+        autoRollback: {
+          maxErrorRate: number | null;
+          maxP95Ms: number | null;
+          windowSeconds: number;
+        } | null;
+      } | null;
+      lastRollbackReason: string | null;
+    }>;
   } | null;
 };
 
@@ -220,9 +340,176 @@ export type ModelQueryVariables = {
 };
 
 export const ModelDocument: TypedDocument<ModelQuery, ModelQueryVariables> = {
-  query: "query Model($name: String!) {\n  model(name: $name) {\n    name\n    createdAt\n    scaling {\n      ...ScalingFields\n    }\n    deployments {\n      ...DeploymentDetail\n    }\n  }\n}\n\nfragment DeploymentDetail on Deployment {\n  id\n  version\n  huggingFaceRepo\n  revision\n  resolvedRevision\n  task\n  engine\n  status\n  error\n  createdAt\n  replicas {\n    id\n    state\n    pid\n    port\n    startedAt\n    readyAt\n    error\n    cpuPercent\n    memoryBytes\n  }\n  events {\n    ...EventFields\n  }\n}\n\nfragment EventFields on DeploymentEvent {\n  id\n  at\n  kind\n  status\n  message\n}\n\nfragment ScalingFields on Scaling {\n  minReplicas\n  maxReplicas\n  concurrencyTarget\n  maxConcurrency\n  scaleDownDelaySeconds\n  autoscalingWindowSeconds\n  maxQueue\n  autoscalingPolicy\n}",
+  query: "query Model($name: String!) {\n  model(name: $name) {\n    name\n    createdAt\n    scaling {\n      ...ScalingFields\n    }\n    deployments {\n      ...DeploymentDetail\n    }\n    environments {\n      ...EnvironmentFields\n    }\n  }\n}\n\nfragment DeploymentDetail on Deployment {\n  id\n  version\n  huggingFaceRepo\n  revision\n  resolvedRevision\n  task\n  engine\n  status\n  error\n  createdAt\n  createdBy\n  environment\n  targetEnvironment\n  promotedFrom\n  replicas {\n    id\n    state\n    pid\n    port\n    startedAt\n    readyAt\n    error\n    cpuPercent\n    memoryBytes\n  }\n  events {\n    ...EventFields\n  }\n}\n\nfragment EnvironmentFields on Environment {\n  name\n  scaling {\n    ...ScalingFields\n  }\n  deployment {\n    id\n    version\n    status\n    createdAt\n    replicas {\n      id\n      state\n    }\n    events {\n      id\n      at\n      kind\n    }\n  }\n  previousDeployment {\n    id\n    version\n  }\n  canary {\n    percent\n    deployment {\n      id\n      version\n      status\n      error\n    }\n    autoRollback {\n      maxErrorRate\n      maxP95Ms\n      windowSeconds\n    }\n  }\n  lastRollbackReason\n}\n\nfragment EventFields on DeploymentEvent {\n  id\n  at\n  kind\n  status\n  message\n}\n\nfragment ScalingFields on Scaling {\n  minReplicas\n  maxReplicas\n  concurrencyTarget\n  maxConcurrency\n  scaleDownDelaySeconds\n  autoscalingWindowSeconds\n  maxQueue\n  autoscalingPolicy\n}",
   operationName: "Model",
   kind: "query",
+};
+
+export type ModelNamesQuery = {
+  models: Array<{
+    name: string;
+  }>;
+};
+
+export type ModelNamesQueryVariables = Record<string, never>;
+
+export const ModelNamesDocument: TypedDocument<ModelNamesQuery, ModelNamesQueryVariables> = {
+  query: "query ModelNames {\n  models {\n    name\n  }\n}",
+  operationName: "ModelNames",
+  kind: "query",
+};
+
+export type PromoteDeploymentMutation = {
+  promoteDeployment: {
+    __typename: "Deployment";
+    id: string;
+    version: number;
+    status: DeploymentStatus;
+    error: string | null;
+    environment: string | null;
+  } | {
+    __typename: "ValidationError";
+    field: string;
+    message: string;
+  } | {
+    __typename: "NotFoundError";
+    field: string;
+    message: string;
+  };
+};
+
+export type PromoteDeploymentMutationVariables = {
+  deploymentId: string;
+  environment: string;
+};
+
+export const PromoteDeploymentDocument: TypedDocument<PromoteDeploymentMutation, PromoteDeploymentMutationVariables> = {
+  query: "mutation PromoteDeployment($deploymentId: ID!, $environment: String!) {\n  promoteDeployment(deploymentId: $deploymentId, environment: $environment) {\n    ...LifecycleFields\n  }\n}\n\nfragment LifecycleFields on LifecycleResult {\n  __typename\n  ... on Deployment {\n    id\n    version\n    status\n    error\n    environment\n  }\n  ... on ValidationError {\n    field\n    message\n  }\n  ... on NotFoundError {\n    field\n    message\n  }\n}",
+  operationName: "PromoteDeployment",
+  kind: "mutation",
+};
+
+export type RollbackMutation = {
+  rollback: {
+    __typename: "Deployment";
+    id: string;
+    version: number;
+    status: DeploymentStatus;
+    error: string | null;
+    environment: string | null;
+  } | {
+    __typename: "ValidationError";
+    field: string;
+    message: string;
+  } | {
+    __typename: "NotFoundError";
+    field: string;
+    message: string;
+  };
+};
+
+export type RollbackMutationVariables = {
+  model: string;
+  environment: string;
+};
+
+export const RollbackDocument: TypedDocument<RollbackMutation, RollbackMutationVariables> = {
+  query: "mutation Rollback($model: String!, $environment: String!) {\n  rollback(model: $model, environment: $environment) {\n    ...LifecycleFields\n  }\n}\n\nfragment LifecycleFields on LifecycleResult {\n  __typename\n  ... on Deployment {\n    id\n    version\n    status\n    error\n    environment\n  }\n  ... on ValidationError {\n    field\n    message\n  }\n  ... on NotFoundError {\n    field\n    message\n  }\n}",
+  operationName: "Rollback",
+  kind: "mutation",
+};
+
+export type StartCanaryMutation = {
+  startCanary: {
+    __typename: "Deployment";
+    id: string;
+    version: number;
+    status: DeploymentStatus;
+    error: string | null;
+    environment: string | null;
+  } | {
+    __typename: "ValidationError";
+    field: string;
+    message: string;
+  } | {
+    __typename: "NotFoundError";
+    field: string;
+    message: string;
+  };
+};
+
+export type StartCanaryMutationVariables = {
+  model: string;
+  deploymentId: string;
+  percent: number;
+  environment: string;
+  autoRollback?: AutoRollbackInput | null;
+};
+
+export const StartCanaryDocument: TypedDocument<StartCanaryMutation, StartCanaryMutationVariables> = {
+  query: "mutation StartCanary($model: String!, $deploymentId: ID!, $percent: Float!, $environment: String!, $autoRollback: AutoRollbackInput) {\n  startCanary(\n    model: $model\n    deploymentId: $deploymentId\n    percent: $percent\n    environment: $environment\n    autoRollback: $autoRollback\n  ) {\n    ...LifecycleFields\n  }\n}\n\nfragment LifecycleFields on LifecycleResult {\n  __typename\n  ... on Deployment {\n    id\n    version\n    status\n    error\n    environment\n  }\n  ... on ValidationError {\n    field\n    message\n  }\n  ... on NotFoundError {\n    field\n    message\n  }\n}",
+  operationName: "StartCanary",
+  kind: "mutation",
+};
+
+export type PromoteCanaryMutation = {
+  promoteCanary: {
+    __typename: "Deployment";
+    id: string;
+    version: number;
+    status: DeploymentStatus;
+    error: string | null;
+    environment: string | null;
+  } | {
+    __typename: "ValidationError";
+    field: string;
+    message: string;
+  } | {
+    __typename: "NotFoundError";
+    field: string;
+    message: string;
+  };
+};
+
+export type PromoteCanaryMutationVariables = {
+  model: string;
+  environment: string;
+};
+
+export const PromoteCanaryDocument: TypedDocument<PromoteCanaryMutation, PromoteCanaryMutationVariables> = {
+  query: "mutation PromoteCanary($model: String!, $environment: String!) {\n  promoteCanary(model: $model, environment: $environment) {\n    ...LifecycleFields\n  }\n}\n\nfragment LifecycleFields on LifecycleResult {\n  __typename\n  ... on Deployment {\n    id\n    version\n    status\n    error\n    environment\n  }\n  ... on ValidationError {\n    field\n    message\n  }\n  ... on NotFoundError {\n    field\n    message\n  }\n}",
+  operationName: "PromoteCanary",
+  kind: "mutation",
+};
+
+export type AbortCanaryMutation = {
+  abortCanary: {
+    __typename: "Deployment";
+    id: string;
+    version: number;
+    status: DeploymentStatus;
+    error: string | null;
+    environment: string | null;
+  } | {
+    __typename: "ValidationError";
+    field: string;
+    message: string;
+  } | {
+    __typename: "NotFoundError";
+    field: string;
+    message: string;
+  };
+};
+
+export type AbortCanaryMutationVariables = {
+  model: string;
+  environment: string;
+};
+
+export const AbortCanaryDocument: TypedDocument<AbortCanaryMutation, AbortCanaryMutationVariables> = {
+  query: "mutation AbortCanary($model: String!, $environment: String!) {\n  abortCanary(model: $model, environment: $environment) {\n    ...LifecycleFields\n  }\n}\n\nfragment LifecycleFields on LifecycleResult {\n  __typename\n  ... on Deployment {\n    id\n    version\n    status\n    error\n    environment\n  }\n  ... on ValidationError {\n    field\n    message\n  }\n  ... on NotFoundError {\n    field\n    message\n  }\n}",
+  operationName: "AbortCanary",
+  kind: "mutation",
 };
 
 export type DeploymentProgressQuery = {
@@ -302,10 +589,11 @@ export type UpdateScalingMutation = {
 export type UpdateScalingMutationVariables = {
   model: string;
   scaling: ScalingInput;
+  environment: string;
 };
 
 export const UpdateScalingDocument: TypedDocument<UpdateScalingMutation, UpdateScalingMutationVariables> = {
-  query: "mutation UpdateScaling($model: String!, $scaling: ScalingInput!) {\n  updateScaling(model: $model, scaling: $scaling) {\n    __typename\n    ... on Model {\n      name\n      scaling {\n        ...ScalingFields\n      }\n    }\n    ... on ValidationError {\n      field\n      message\n    }\n    ... on NotFoundError {\n      message\n    }\n  }\n}\n\nfragment ScalingFields on Scaling {\n  minReplicas\n  maxReplicas\n  concurrencyTarget\n  maxConcurrency\n  scaleDownDelaySeconds\n  autoscalingWindowSeconds\n  maxQueue\n  autoscalingPolicy\n}",
+  query: "mutation UpdateScaling($model: String!, $scaling: ScalingInput!, $environment: String!) {\n  updateScaling(model: $model, scaling: $scaling, environment: $environment) {\n    __typename\n    ... on Model {\n      name\n      scaling {\n        ...ScalingFields\n      }\n    }\n    ... on ValidationError {\n      field\n      message\n    }\n    ... on NotFoundError {\n      message\n    }\n  }\n}\n\nfragment ScalingFields on Scaling {\n  minReplicas\n  maxReplicas\n  concurrencyTarget\n  maxConcurrency\n  scaleDownDelaySeconds\n  autoscalingWindowSeconds\n  maxQueue\n  autoscalingPolicy\n}",
   operationName: "UpdateScaling",
   kind: "mutation",
 };

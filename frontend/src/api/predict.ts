@@ -1,5 +1,7 @@
 /**
- * `predict(name, body)`: POST /v1/models/{name}/predict with the console's key, timed.
+ * `predict(name, body, key, environment)`: POST /v1/models/{name}/predict (production) or
+ * /v1/models/{name}/environments/{env}/predict with the console's key, timed; the answer's
+ * `X-Plinth-Deployment-Version` says which version served it.
  * Resolves with the answer whatever its status (the playground shows errors as answers); only a
  * network failure rejects. An error body is the contract's `{"error": {"type", "message"}}`.
  */
@@ -13,22 +15,28 @@ export type PredictResult = {
   latencyMs: number;
   body: unknown;
   retryAfter: string | null;
+  /** The version that answered (X-Plinth-Deployment-Version), when the gateway says. */
+  version: string | null;
 };
 
-export function predictPath(name: string): string {
-  return `/v1/models/${encodeURIComponent(name)}/predict`;
+export function predictPath(name: string, environment = "production"): string {
+  const model = `/v1/models/${encodeURIComponent(name)}`;
+  return environment === "production"
+    ? `${model}/predict`
+    : `${model}/environments/${encodeURIComponent(environment)}/predict`;
 }
 
 export async function predict(
   name: string,
   body: PredictBody,
   apiKey: string,
+  environment = "production",
   now: () => number = () => performance.now(),
 ): Promise<PredictResult> {
   const started = now();
   let response: Response;
   try {
-    response = await fetch(predictPath(name), {
+    response = await fetch(predictPath(name, environment), {
       method: "POST",
       headers: { "Content-Type": "application/json", ...authHeaders(apiKey) },
       body: JSON.stringify(body),
@@ -50,6 +58,7 @@ export async function predict(
     latencyMs,
     body: parsed,
     retryAfter: response.headers.get("Retry-After"),
+    version: response.headers.get("X-Plinth-Deployment-Version"),
   };
 }
 

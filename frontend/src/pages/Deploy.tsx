@@ -1,13 +1,20 @@
 /**
  * The deploy form: repo, revision, task (suggested from the repo's cached config through
  * `suggestTask`, a moment after typing stops), name (suggested from the repo), scaling bounds and
- * the autoscaling policy. Client checks mirror the server's; the server's ValidationError lands
+ * the autoscaling policy, and the environment the new version serves once ready (production by
+ * default; deploying a name that exists creates its next version, which the form says). Client
+ * checks mirror the server's; the server's ValidationError lands
  * at the field it names.
  * After a successful submit the form gives way to the live progress of the new deployment.
  */
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import { ApiError } from "../api/client";
-import { DeployModelDocument, SuggestTaskDocument, type DeploymentStatus } from "../api/generated";
+import {
+  DeployModelDocument,
+  ModelNamesDocument,
+  SuggestTaskDocument,
+  type DeploymentStatus,
+} from "../api/generated";
 import { useAuth } from "../auth";
 import { Banner, Field, PolicyField, ScalingFieldset, Spinner, describedBy } from "../components";
 import {
@@ -32,10 +39,12 @@ const FORM_FIELDS = [
   "revision",
   "task",
   "name",
+  "environment",
   ...SCALING_FIELDS.map((f) => f.key),
   "autoscalingPolicy",
 ];
 const SUGGEST_DELAY_MS = 400;
+export const ENVIRONMENTS = ["production", "staging", "development"] as const;
 
 type Suggestion = { repo: string; task: string | null; reason: string };
 
@@ -57,6 +66,23 @@ export function Deploy() {
   const [taskTouched, setTaskTouched] = useState(false);
   const [suggestion, setSuggestion] = useState<Suggestion | null>(null);
   const formRef = useRef<HTMLFormElement>(null);
+  const [environment, setEnvironment] = useState<string>("production");
+  const [existing, setExisting] = useState<string[]>([]);
+
+  // The names that exist, to say when a deploy adds a version instead of a model.
+  useEffect(() => {
+    let current = true;
+    client
+      .request(ModelNamesDocument, {})
+      .then(({ models }) => {
+        if (current) setExisting(models.map((m) => m.name));
+      })
+      .catch(() => undefined); // only a hint: the deploy itself still works
+    return () => {
+      current = false;
+    };
+  }, [client]);
+  const exists = existing.includes(name);
 
   // Ask the server which task the repo is made for, once typing pauses; a stale answer (the
   // repo changed meanwhile) is dropped. Unless the user chose a task, the suggestion is applied.
@@ -118,6 +144,7 @@ export function Deploy() {
           revision: revision.trim() || null,
           task: task === "auto" ? null : task,
           scaling: { ...checked.values, autoscalingPolicy: policy },
+          environment,
         },
       });
       if (deployModel.__typename === "ValidationError") {
@@ -158,6 +185,7 @@ export function Deploy() {
           modelName={started.modelName}
           initialStatus={started.status}
           initialError={started.error}
+          environment={environment}
         />
       </section>
     );
@@ -279,6 +307,35 @@ export function Deploy() {
               }}
             />
           </Field>
+          {exists && (
+            <p className="banner banner-info" role="status">
+              A model named <strong>{name}</strong> exists: deploying creates its next version and
+              rolls it out into {environment}; its other environments keep what they serve.
+            </p>
+          )}
+          <Field
+            id="deploy-environment"
+            label="Environment"
+            help="Where the new version serves once ready: production takes real traffic; staging and development have their own routes (/v1/models/NAME/environments/ENV/predict)."
+            error={errors.environment}
+          >
+            <select
+              id="deploy-environment"
+              name="environment"
+              value={environment}
+              aria-describedby={describedBy("deploy-environment", errors.environment)}
+              onChange={(e) => {
+                setEnvironment(e.target.value);
+                clearError("environment");
+              }}
+            >
+              {ENVIRONMENTS.map((env) => (
+                <option key={env} value={env}>
+                  {env}
+                </option>
+              ))}
+            </select>
+          </Field>
         </fieldset>
         <fieldset disabled={busy}>
           <legend>Scaling</legend>
@@ -308,7 +365,7 @@ export function Deploy() {
                 <Spinner label="Deploying" /> Deploying…
               </>
             ) : (
-              "Deploy"
+              exists ? `Deploy a new version to ${environment}` : "Deploy"
             )}
           </button>
         </div>

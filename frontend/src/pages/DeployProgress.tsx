@@ -11,11 +11,13 @@ export function DeployProgress({
   modelName,
   initialStatus,
   initialError,
+  environment = "production",
 }: {
   deploymentId: string;
   modelName: string;
   initialStatus: DeploymentStatus;
   initialError: string | null;
+  environment?: string;
 }) {
   const { client } = useAuth();
   const [state, setState] = useState<DeployWatchState>({
@@ -44,7 +46,9 @@ export function DeployProgress({
       <header className="progress-header">
         <h2>
           {status === "ACTIVE"
-            ? `${modelName} is live`
+            ? environment === "production"
+              ? `${modelName} is live`
+              : `${modelName} is live in ${environment}`
             : status === "FAILED"
               ? `Deploying ${modelName} failed`
               : `Deploying ${modelName}…`}

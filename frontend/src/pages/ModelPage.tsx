@@ -1,6 +1,7 @@
 /**
- * One model: deployments, replicas (with their latest CPU and memory) and events (refreshed every
- * 2 s), scaling, delete, and the metrics, playground and replica-logs tabs.
+ * One model: its environments (promote, rollback, canary), deployments, replicas (with their
+ * latest CPU and memory) and events (refreshed every 2 s), scaling per environment, delete, and
+ * the versions, metrics, playground and replica-logs tabs.
  */
 import { useState, type FormEvent } from "react";
 import { DeleteModelDocument, ModelDocument, type DeploymentDetailFragment } from "../api/generated";
@@ -8,6 +9,7 @@ import { useAuth } from "../auth";
 import { Banner, EmptyState, Spinner, StatusBadge, formatTime } from "../components";
 import { Link, navigate, type ModelTab } from "../router";
 import { usePoll } from "../usePoll";
+import { EnvironmentsPanel, VersionsTable } from "./Lifecycle";
 import { MetricsPanel, formatBytes } from "./MetricsPanel";
 import { Playground } from "./Playground";
 import { ReplicaLogs } from "./ReplicaLogs";
@@ -38,6 +40,7 @@ export function ModelPage({ name, tab }: { name: string; tab: ModelTab }) {
   }
   const latest = model.deployments[0];
   const serving = model.deployments.find((d) => d.status === "ACTIVE") ?? latest;
+  const production = model.environments.find((e) => e.name === "production")?.deployment;
   return (
     <section>
       <header className="page-header">
@@ -46,7 +49,7 @@ export function ModelPage({ name, tab }: { name: string; tab: ModelTab }) {
             <Link to={{ page: "models" }}>Models</Link> /
           </p>
           <h1>
-            {model.name} <StatusBadge status={latest?.status ?? "NONE"} />
+            {model.name} <StatusBadge status={production?.status ?? latest?.status ?? "NONE"} />
           </h1>
           <p className="muted mono">
             {latest?.huggingFaceRepo}
@@ -61,6 +64,12 @@ export function ModelPage({ name, tab }: { name: string; tab: ModelTab }) {
           className={tab === "overview" ? "tab tab-active" : "tab"}
         >
           Overview
+        </Link>
+        <Link
+          to={{ page: "model", name: model.name, tab: "versions" }}
+          className={tab === "versions" ? "tab tab-active" : "tab"}
+        >
+          Versions
         </Link>
         <Link
           to={{ page: "model", name: model.name, tab: "metrics" }}
@@ -83,14 +92,28 @@ export function ModelPage({ name, tab }: { name: string; tab: ModelTab }) {
       </nav>
       {poll.error && <Banner tone="warning">Showing the last known state. {poll.error.message}</Banner>}
       {tab === "playground" ? (
-        <Playground model={model.name} task={serving?.task ?? null} status={serving?.status ?? null} />
+        <Playground
+          model={model.name}
+          task={serving?.task ?? null}
+          environments={model.environments.map((e) => ({
+            name: e.name,
+            status: e.deployment?.status ?? null,
+            version: e.deployment?.version ?? null,
+          }))}
+        />
+      ) : tab === "versions" ? (
+        <div className="stack">
+          <EnvironmentsPanel model={model.name} environments={model.environments} versions={model.deployments} />
+          <VersionsTable versions={model.deployments} />
+        </div>
       ) : tab === "logs" ? (
         <ReplicaLogs model={model.name} />
       ) : tab === "metrics" ? (
         <MetricsPanel model={model.name} />
       ) : (
         <div className="stack">
-          <ScalingEditor model={model.name} current={model.scaling} />
+          <EnvironmentsPanel model={model.name} environments={model.environments} versions={model.deployments} />
+          <ScalingEditor model={model.name} environments={model.environments} />
           {model.deployments.map((deployment) => (
             <DeploymentCard key={deployment.id} deployment={deployment} />
           ))}
@@ -108,6 +131,7 @@ function DeploymentCard({ deployment: d }: { deployment: DeploymentDetailFragmen
         <h2>
           Version {d.version} <StatusBadge status={d.status} />
         </h2>
+        {d.environment && <span className="badge badge-muted">serves {d.environment}</span>}
         <span className="muted">created {formatTime(d.createdAt)}</span>
       </header>
       <dl className="facts">

@@ -1,6 +1,7 @@
 /**
- * The playground: a form suited to the model's task that calls POST /v1/models/{name}/predict and
- * shows the answer (embeddings summarised as dimension and first values) with its latency, plus
+ * The playground: a form suited to the model's task that calls POST /v1/models/{name}/predict (or
+ * the chosen environment's route, /v1/models/{name}/environments/{env}/predict) and shows the
+ * version that answered (X-Plinth-Deployment-Version) and the answer (embeddings summarised as dimension and first values) with its latency, plus
  * copyable curl, Plinth SDK and OpenAI SDK snippets for the same request (the OpenAI one through
  * the OpenAI-compatible routes under /v1, for the tasks they serve). Snippets never contain the key.
  */
@@ -36,19 +37,20 @@ function pythonLiteral(value: unknown): string {
     .replace(/\bnull\b/g, "None");
 }
 
-export function curlSnippet(origin: string, model: string, body: PredictBody): string {
+export function curlSnippet(origin: string, model: string, body: PredictBody, environment = "production"): string {
   const json = JSON.stringify(body).replace(/'/g, "'\\''");
   return [
-    `curl -X POST ${origin}${predictPath(model)} \\`,
+    `curl -X POST ${origin}${predictPath(model, environment)} \\`,
     '  -H "Authorization: Bearer $PLINTH_API_KEY" \\',
     '  -H "Content-Type: application/json" \\',
     `  -d '${json}'`,
   ].join("\n");
 }
 
-export function sdkSnippet(model: string, body: PredictBody): string {
+export function sdkSnippet(model: string, body: PredictBody, environment = "production"): string {
   const args = [JSON.stringify(model), pythonLiteral(body.inputs)];
   if (body.parameters) args.push(pythonLiteral(body.parameters));
+  if (environment !== "production") args.push(`environment=${JSON.stringify(environment)}`);
   return [
     "import plinth",
     "",
@@ -148,15 +150,24 @@ function errorHint(result: PredictResult): string {
   }
 }
 
+export type PlaygroundEnvironment = {
+  name: string;
+  status: DeploymentStatus | null;
+  version: number | null;
+};
+
 export function Playground({
   model,
   task,
-  status,
+  environments,
 }: {
   model: string;
   task: string | null;
-  status: DeploymentStatus | null;
+  environments: PlaygroundEnvironment[];
 }) {
+  const [environment, setEnvironment] = useState("production");
+  const chosen = environments.find((e) => e.name === environment);
+  const status = chosen?.status ?? null;
   const { apiKey, signOut } = useAuth();
   const [mode, setMode] = useState<Mode>(modeForTask(task));
   const [text, setText] = useState(mode === "generation" ? "Once upon a time" : "Plinth serves models.\nHello world");
@@ -181,7 +192,7 @@ export function Playground({
     setInputError(undefined);
     setBusy(true);
     try {
-      const answer = await predict(model, body, apiKey ?? "");
+      const answer = await predict(model, body, apiKey ?? "", environment);
       if (answer.status === 401) {
         signOut("Your API key is no longer accepted (revoked or expired?). Sign in again.");
         return;
@@ -200,8 +211,9 @@ export function Playground({
     <div className="stack">
       {status !== "ACTIVE" && (
         <Banner tone="info">
-          The model is {status ? status.toLowerCase() : "not deployed"}; requests answer once it is
-          active.
+          {status
+            ? `${environment} is ${status.toLowerCase()}; requests answer once it is active.`
+            : `${environment} serves nothing yet: requests answer 404 until a version is promoted to it (Versions tab).`}
         </Banner>
       )}
       <form className="card form" onSubmit={(e) => void send(e)} noValidate aria-label="Playground">
@@ -220,6 +232,27 @@ export function Playground({
             </button>
           </div>
         </header>
+        <Field
+          id="pg-environment"
+          label="Environment"
+          help={`Sent to ${predictPath(model, environment)}${chosen?.version != null ? `, served by version ${chosen.version}` : ""}.`}
+        >
+          <select
+            id="pg-environment"
+            value={environment}
+            disabled={busy}
+            onChange={(e) => {
+              setEnvironment(e.target.value);
+              setResult(null);
+            }}
+          >
+            {(environments.length ? environments : [{ name: "production" }]).map((env) => (
+              <option key={env.name} value={env.name}>
+                {env.name}
+              </option>
+            ))}
+          </select>
+        </Field>
         <Field
           id="pg-input"
           label={mode === "generation" ? "Prompt" : "Texts (one per line)"}
@@ -273,6 +306,11 @@ export function Playground({
             <h2>Response</h2>
             <span className={result.ok ? "badge badge-ok" : "badge badge-bad"}>{result.status}</span>
             <span className="muted">{Math.round(result.latencyMs)} ms</span>
+            {result.version && (
+              <span className="badge badge-muted" title="X-Plinth-Deployment-Version">
+                served by version {result.version}
+              </span>
+            )}
           </header>
           {!result.ok && (
             <Banner tone="error">
@@ -288,9 +326,14 @@ export function Playground({
       )}
       <section className="card" aria-label="Snippets">
         <h2>Call it from code</h2>
-        <Snippet title="curl" text={curlSnippet(window.location.origin, model, body)} />
-        <Snippet title="Python (Plinth SDK)" text={sdkSnippet(model, body)} />
-        {openai ? (
+        <Snippet title="curl" text={curlSnippet(window.location.origin, model, body, environment)} />
+        <Snippet title="Python (Plinth SDK)" text={sdkSnippet(model, body, environment)} />
+        {openai && environment !== "production" ? (
+          <p className="muted">
+            OpenAI SDK: the OpenAI-compatible routes name only the model, so they call production;
+            use curl or the Plinth SDK for {environment}.
+          </p>
+        ) : openai ? (
           <Snippet title="Python (OpenAI SDK)" text={openai} />
         ) : (
           <p className="muted">

@@ -1,12 +1,14 @@
 /**
- * Edit a model's scaling bounds and autoscaling policy and apply them live (updateScaling);
- * errors at the field.
+ * Edit the scaling bounds and autoscaling policy of one of a model's environments (production by
+ * default) and apply them live (updateScaling); errors at the field.
  */
 import { useEffect, useState, type FormEvent } from "react";
 import { UpdateScalingDocument, type ScalingFieldsFragment } from "../api/generated";
 import { useAuth } from "../auth";
-import { Banner, PolicyField, ScalingFieldset, Spinner } from "../components";
+import { Banner, Field, PolicyField, ScalingFieldset, Spinner } from "../components";
 import {
+  DEFAULT_POLICY,
+  DEFAULT_SCALING,
   SCALING_FIELDS,
   checkScaling,
   scalingDraft,
@@ -14,8 +16,14 @@ import {
   type ScalingDraft,
 } from "../validation";
 
-export function ScalingEditor({ model, current }: { model: string; current: ScalingFieldsFragment }) {
+const FALLBACK: ScalingFieldsFragment = { ...DEFAULT_SCALING, autoscalingPolicy: DEFAULT_POLICY };
+
+type EnvironmentScaling = { name: string; scaling: ScalingFieldsFragment };
+
+export function ScalingEditor({ model, environments }: { model: string; environments: EnvironmentScaling[] }) {
   const { client } = useAuth();
+  const [environment, setEnvironment] = useState("production");
+  const current = (environments.find((e) => e.name === environment) ?? environments[0])?.scaling ?? FALLBACK;
   const [draft, setDraft] = useState<ScalingDraft>(() => scalingDraft(current));
   const [policy, setPolicy] = useState(current.autoscalingPolicy);
   const [dirty, setDirty] = useState(false);
@@ -26,12 +34,17 @@ export function ScalingEditor({ model, current }: { model: string; current: Scal
   // Follow the server's values (another tab, the CLI) unless the user is editing; keyed on the
   // serialised values so a poll returning equal numbers does not reset anything.
   const serverKey = JSON.stringify(current);
+  // After an apply, the polled values are stale until the next poll: keep what was applied until
+  // the server's values change (`staleKey` is what they were when the apply answered).
+  const [staleKey, setStaleKey] = useState<string | null>(null);
   useEffect(() => {
+    if (staleKey !== null && staleKey === serverKey) return;
+    if (staleKey !== null) setStaleKey(null);
     if (!dirty) {
       setDraft(scalingDraft(current));
       setPolicy(current.autoscalingPolicy);
     }
-  }, [serverKey, dirty]);
+  }, [serverKey, dirty, staleKey]);
 
   const apply = async (event: FormEvent) => {
     event.preventDefault();
@@ -44,6 +57,7 @@ export function ScalingEditor({ model, current }: { model: string; current: Scal
       const { updateScaling } = await client.request(UpdateScalingDocument, {
         model,
         scaling: { ...checked.values, autoscalingPolicy: policy },
+        environment,
       });
       if (updateScaling.__typename === "ValidationError") {
         setErrors({ [updateScaling.field]: updateScaling.message });
@@ -56,12 +70,16 @@ export function ScalingEditor({ model, current }: { model: string; current: Scal
       } else if (updateScaling.__typename === "NotFoundError") {
         setMessage({ tone: "error", text: `${updateScaling.message}. It may have been deleted.` });
       } else {
-        setDraft(scalingDraft(updateScaling.scaling));
-        setPolicy(updateScaling.scaling.autoscalingPolicy);
+        // The answer's `scaling` is production's; keep what was applied to this environment.
+        if (environment === "production") {
+          setDraft(scalingDraft(updateScaling.scaling));
+          setPolicy(updateScaling.scaling.autoscalingPolicy);
+        }
+        setStaleKey(serverKey);
         setDirty(false);
         setMessage({
           tone: "success",
-          text: "Applied. Replicas follow the new bounds within a few seconds.",
+          text: `Applied to ${environment}. Replicas follow the new bounds within a few seconds.`,
         });
       }
     } catch (caught) {
@@ -77,6 +95,35 @@ export function ScalingEditor({ model, current }: { model: string; current: Scal
         <h2>Scaling</h2>
         {dirty && <span className="muted">Unsaved changes</span>}
       </header>
+      <Field
+        id="scaling-environment"
+        label="Environment"
+        help="Each environment scales its own replicas; the bounds below are this one's."
+      >
+        <select
+          id="scaling-environment"
+          value={environment}
+          disabled={busy}
+          onChange={(e) => {
+            const next = environments.find((env) => env.name === e.target.value);
+            setEnvironment(e.target.value);
+            setStaleKey(null);
+            if (next) {
+              setDraft(scalingDraft(next.scaling));
+              setPolicy(next.scaling.autoscalingPolicy);
+            }
+            setDirty(false);
+            setErrors({});
+            setMessage(null);
+          }}
+        >
+          {environments.map((env) => (
+            <option key={env.name} value={env.name}>
+              {env.name}
+            </option>
+          ))}
+        </select>
+      </Field>
       {message && <Banner tone={message.tone}>{message.text}</Banner>}
       <fieldset disabled={busy}>
         <ScalingFieldset
