@@ -186,6 +186,25 @@ class DataPlane:
         )
         return routed.answer
 
+    def _pick(
+        self, target: tuple[str, str], key: str | None, deadline: float, timeout_s: float
+    ) -> tuple[Router, int, float]:
+        """The router (and its version) for the next try at `target`, and the time left."""
+        route = self._routes.get(target)
+        if route is None:
+            raise ModelNotRoutable(target[0])
+        router, version = route.pick(key)
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise RequestTimeout(target[0], timeout_s)
+        return router, version, remaining
+
+    def _check_rerouted(self, target: tuple[str, str], closed: Router) -> None:
+        """After `closed` refused a waiting request: go on only if the table moved on."""
+        current = self._routes.get(target)
+        if current is None or closed is current.primary or closed is current.canary:
+            raise ModelNotRoutable(target[0]) from None
+
     async def predict_routed(
         self,
         model_name: str,
@@ -199,13 +218,7 @@ class DataPlane:
         deadline = loop.time() + timeout_s
         target = (model_name, environment)
         while True:
-            route = self._routes.get(target)
-            if route is None:
-                raise ModelNotRoutable(model_name)
-            router, version = route.pick(key)
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise RequestTimeout(model_name, timeout_s)
+            router, version, remaining = self._pick(target, key, deadline, timeout_s)
             started = loop.time()
             try:
                 answer = await router.forward(payload, timeout_s=remaining)
@@ -215,9 +228,7 @@ class DataPlane:
             except RouterClosed:
                 # Its deployment was retired while the request waited (a new version took over):
                 # route again to whatever the table points at now.
-                current = self._routes.get(target)
-                if current is None or router is current.primary or router is current.canary:
-                    raise ModelNotRoutable(model_name) from None
+                self._check_rerouted(target, router)
                 continue
             except ServingError as exc:
                 self.stats(router.deployment_id).record(
@@ -243,19 +254,11 @@ class DataPlane:
         deadline = loop.time() + timeout_s
         target = (model_name, environment)
         while True:
-            route = self._routes.get(target)
-            if route is None:
-                raise ModelNotRoutable(model_name)
-            router, _version = route.pick(key)
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise RequestTimeout(model_name, timeout_s)
+            router, _version, remaining = self._pick(target, key, deadline, timeout_s)
             try:
                 return await router.open_stream(payload, timeout_s=remaining)
             except RequestTimeout:
                 raise RequestTimeout(model_name, timeout_s) from None
             except RouterClosed:
-                current = self._routes.get(target)
-                if current is None or router is current.primary or router is current.canary:
-                    raise ModelNotRoutable(model_name) from None
+                self._check_rerouted(target, router)
                 continue

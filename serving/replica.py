@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import dataclasses
 import functools
 import json
 import os
@@ -69,7 +70,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from serving.engines import Engine, EngineError, InvalidInput, get_engine
-from serving.engines.base import INLINE_ATTRIBUTE
+from serving.engines.base import BATCHES_ATTRIBUTE, INLINE_ATTRIBUTE
 from serving.engines.batching import Batcher, BatchingConfig
 from serving.replica_client import REPLICA_KEEP_ALIVE_S
 from serving.replica_stream import ReplicaStreams
@@ -136,14 +137,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.max_concurrency < 1:
         parser.error("--max-concurrency must be 1 or more")
     try:
-        # A custom package's predict takes one request at a time, and batching a no-op saves
-        # nothing: no batching for them unless asked.
-        unbatched = args.engine in ("custom", "noop") and args.max_batch_size is None
-        default_size = 1 if unbatched else None
         args.batching = BatchingConfig.for_task(
-            args.task,
-            max_batch_size=args.max_batch_size if default_size is None else default_size,
-            max_wait_ms=args.max_batch_wait_ms,
+            args.task, max_batch_size=args.max_batch_size, max_wait_ms=args.max_batch_wait_ms
         )
     except ValueError as error:
         parser.error(f"batching: {error}")
@@ -388,6 +383,11 @@ def main(argv: list[str] | None = None, *, spawn_s: float | None = None) -> int:
         return EXIT_LOAD_FAILED
     log(f"model {args.model_name} ({args.task}) loaded: {json.dumps(load_seconds)}")
 
+    # An engine that gains nothing from batching (BATCHES_ATTRIBUTE) runs one request at a time
+    # unless the deployment asked for a batch size.
+    batching: BatchingConfig = args.batching
+    if args.max_batch_size is None and not getattr(engine, BATCHES_ATTRIBUTE, True):
+        batching = dataclasses.replace(batching, max_batch_size=1)
     # An engine may extend the server (the custom engine adds POST /-/reload).
     server_class: type[ReplicaServer] = getattr(engine, "server_class", ReplicaServer)
     server = server_class(
@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None, *, spawn_s: float | None = None) -> int:
         model_name=args.model_name,
         task=args.task,
         start_method="spawn" if spawn_s is None else "fork",
-        batching=args.batching,
+        batching=batching,
     )
     config = server_config(server.app(), args.host, args.port, args.graceful_timeout)
     # uvicorn handles SIGTERM/SIGINT while serving (graceful drain), then re-raises the signal

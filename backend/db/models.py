@@ -92,12 +92,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class Model(Base):
-    __tablename__ = "models"
+class ScalingColumns:
+    """The columns of a `plinth.types.Scaling` (models: production's; environments: their own),
+    read and written whole through `scaling`."""
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(63), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     min_replicas: Mapped[int] = mapped_column(Integer)
     max_replicas: Mapped[int] = mapped_column(Integer)
     concurrency_target: Mapped[float] = mapped_column(Float)
@@ -106,19 +104,6 @@ class Model(Base):
     autoscaling_window_s: Mapped[float] = mapped_column(Float)
     max_queue: Mapped[int] = mapped_column(Integer)
     autoscaling_policy: Mapped[str] = mapped_column(String(32), default="plinth")
-
-    deployments: Mapped[list[Deployment]] = relationship(
-        back_populates="model",
-        cascade="all, delete-orphan",
-        passive_deletes=True,
-        order_by="Deployment.version.desc()",
-    )
-    environments: Mapped[list[Environment]] = relationship(
-        back_populates="model",
-        cascade="all, delete-orphan",
-        passive_deletes=True,
-        order_by="Environment.created_at, Environment.name",
-    )
 
     @property
     def scaling(self) -> Scaling:
@@ -143,6 +128,27 @@ class Model(Base):
         self.autoscaling_window_s = value.autoscaling_window_s
         self.max_queue = value.max_queue
         self.autoscaling_policy = value.autoscaling_policy
+
+
+class Model(ScalingColumns, Base):
+    __tablename__ = "models"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    deployments: Mapped[list[Deployment]] = relationship(
+        back_populates="model",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Deployment.version.desc()",
+    )
+    environments: Mapped[list[Environment]] = relationship(
+        back_populates="model",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Environment.created_at, Environment.name",
+    )
 
 
 class Deployment(Base):
@@ -192,7 +198,7 @@ class Deployment(Base):
     )
 
 
-class Environment(Base):
+class Environment(ScalingColumns, Base):
     """A named stage of a model (development, staging, production, ...): which deployment serves
     it, the one before (for rollback), an optional canary with its share of traffic and
     automatic-rollback bounds, and the environment's own scaling."""
@@ -218,40 +224,8 @@ class Environment(Base):
     canary_max_p95_ms: Mapped[float | None] = mapped_column(Float)
     canary_window_s: Mapped[float | None] = mapped_column(Float)
     last_rollback_reason: Mapped[str | None] = mapped_column(Text)
-    min_replicas: Mapped[int] = mapped_column(Integer)
-    max_replicas: Mapped[int] = mapped_column(Integer)
-    concurrency_target: Mapped[float] = mapped_column(Float)
-    max_concurrency: Mapped[int] = mapped_column(Integer)
-    scale_down_delay_s: Mapped[float] = mapped_column(Float)
-    autoscaling_window_s: Mapped[float] = mapped_column(Float)
-    max_queue: Mapped[int] = mapped_column(Integer)
-    autoscaling_policy: Mapped[str] = mapped_column(String(32), default="plinth")
 
     model: Mapped[Model] = relationship(back_populates="environments")
-
-    @property
-    def scaling(self) -> Scaling:
-        return Scaling(
-            min_replicas=self.min_replicas,
-            max_replicas=self.max_replicas,
-            concurrency_target=self.concurrency_target,
-            max_concurrency=self.max_concurrency,
-            scale_down_delay_s=self.scale_down_delay_s,
-            autoscaling_window_s=self.autoscaling_window_s,
-            max_queue=self.max_queue,
-            autoscaling_policy=self.autoscaling_policy,
-        )
-
-    @scaling.setter
-    def scaling(self, value: Scaling) -> None:
-        self.min_replicas = value.min_replicas
-        self.max_replicas = value.max_replicas
-        self.concurrency_target = value.concurrency_target
-        self.max_concurrency = value.max_concurrency
-        self.scale_down_delay_s = value.scale_down_delay_s
-        self.autoscaling_window_s = value.autoscaling_window_s
-        self.max_queue = value.max_queue
-        self.autoscaling_policy = value.autoscaling_policy
 
 
 class Replica(Base):

@@ -10,7 +10,9 @@ An engine may carry a `server_class` attribute (a `serving.replica.ReplicaServer
 add routes to its replica; the custom engine adds `POST /-/reload` that way.
 An engine whose `predict` never blocks and takes microseconds may set a class attribute
 `inline = True` (`INLINE_ATTRIBUTE`): the replica then calls it on its event loop instead of in
-its thread pool. Model engines leave it unset.
+its thread pool. Model engines leave it unset. An engine that gains nothing from dynamic
+batching sets `batches = False` (`BATCHES_ATTRIBUTE`): its replica then runs requests one at a
+time unless the deployment sets a batch size; its `predict_batch` can be `predict_each`.
 
 `payload` is the Hugging Face Inference API body: `{"inputs": ..., "parameters": {...}}`. A bad
 payload raises `InvalidInput(message, field)`; the replica maps it to HTTP 422. Any other
@@ -27,11 +29,12 @@ Error tree (one base for the package):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 MAX_BATCH_INPUTS = 256
 INLINE_ATTRIBUTE = "inline"  # optional engine class attribute, see the module docstring
+BATCHES_ATTRIBUTE = "batches"  # optional engine class attribute, see the module docstring
 
 
 class EngineError(Exception):
@@ -84,6 +87,20 @@ class Engine(Protocol):
         """Answer several requests together (dynamic batching): per payload, its result or the
         exception it raised, in order; one bad payload must not fail the others."""
         ...
+
+
+def predict_each(
+    predict: Callable[[Mapping[str, Any]], Any], payloads: Sequence[Mapping[str, Any]]
+) -> list[Any]:
+    """`predict_batch` for engines without a batched forward: each payload on its own, its
+    result or the exception it raised."""
+    results: list[Any] = []
+    for payload in payloads:
+        try:
+            results.append(predict(payload))
+        except Exception as exc:
+            results.append(exc)
+    return results
 
 
 def parse_inputs(payload: Mapping[str, Any], *, allow_empty_strings: bool = True) -> list[str]:

@@ -48,7 +48,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from plinth.package import MODEL_FILE, Package, PackageError, load_package
-from serving.engines.base import EngineLoadError, InvalidInput, UnsupportedModel
+from serving.engines.base import EngineLoadError, InvalidInput, UnsupportedModel, predict_each
 from serving.replica import ReplicaServer
 
 _modules = itertools.count(1)
@@ -157,6 +157,7 @@ class CustomEngine:
     """The engine of one package (see the module docstring)."""
 
     server_class: type[ReplicaServer]  # set below, once CustomReplicaServer exists
+    batches = False  # a package's predict takes one request's inputs
 
     def __init__(self, model_path: str | Path, task: str = "custom") -> None:
         self.path = Path(model_path)
@@ -222,15 +223,7 @@ class CustomEngine:
             raise InvalidInput(str(exc)) from exc
 
     def predict_batch(self, payloads: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """One by one: a package's `predict` takes one request's inputs (the replica turns
-        dynamic batching off for custom engines; this keeps the engine interface whole)."""
-        results: list[Any] = []
-        for payload in payloads:
-            try:
-                results.append(self.predict(payload))
-            except Exception as exc:
-                results.append(exc)
-        return results
+        return predict_each(self.predict, payloads)  # batches = False: one request at a time
 
 
 class CustomReplicaServer(ReplicaServer):

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from serving.engines.base import InvalidInput
+from serving.engines.base import InvalidInput, predict_each
 
 ENGINE_NAME = "noop"
 
@@ -24,6 +24,7 @@ class NoopEngine:
     """An engine that echoes `inputs`; `parameters` (an object, if given) are ignored."""
 
     inline = True  # predict is a dictionary lookup: the replica calls it on its event loop
+    batches = False  # batching a no-op only adds the batch wait
 
     def __init__(self, model_path: str | Path, task: str) -> None:
         self.model_path = str(model_path)
@@ -49,14 +50,7 @@ class NoopEngine:
         return payload["inputs"]
 
     def predict_batch(self, payloads: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """Each payload on its own (batching a no-op saves nothing)."""
-        results: list[Any] = []
-        for payload in payloads:
-            try:
-                results.append(self.predict(payload))
-            except Exception as exc:
-                results.append(exc)
-        return results
+        return predict_each(self.predict, payloads)  # batches = False: one request at a time
 
 
 def preload_libraries() -> None:
