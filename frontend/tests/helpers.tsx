@@ -155,3 +155,42 @@ export function environments(scaling: Record<string, unknown>, served?: FixtureD
     lastRollbackReason: null,
   }));
 }
+
+
+/** The "minilm" model (one ACTIVE feature-extraction version with `replicas`, served in
+ * production) as the `Model` query answers it. */
+export function minilmModel(replicas: unknown[]) {
+  const scaling = {
+    minReplicas: 1,
+    maxReplicas: 2,
+    concurrencyTarget: 2,
+    maxConcurrency: 4,
+    scaleDownDelaySeconds: 300,
+    autoscalingWindowSeconds: 60,
+    maxQueue: 64,
+    autoscalingPolicy: "plinth",
+  };
+  const deployment = {
+    id: "dep-1",
+    version: 1,
+    huggingFaceRepo: "org/minilm",
+    revision: null,
+    resolvedRevision: "abc123",
+    task: "feature-extraction",
+    engine: "transformers",
+    status: "ACTIVE",
+    error: null,
+    createdAt: "2025-01-01T00:00:00+00:00",
+    replicas,
+    events: [],
+  };
+  return {
+    model: {
+      name: "minilm",
+      createdAt: "2025-01-01T00:00:00+00:00",
+      scaling,
+      deployments: [deployment],
+      environments: environments(scaling, deployment),
+    },
+  };
+}

@@ -1,53 +1,21 @@
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { data, mockServer, renderApp, type GraphQLCall, environments } from "./helpers";
+import { data, minilmModel, mockServer, renderApp, type GraphQLCall } from "./helpers";
 
-const MODEL = {
-  model: {
-    name: "minilm",
-    createdAt: "2025-01-01T00:00:00+00:00",
-    scaling: {
-      minReplicas: 1,
-      maxReplicas: 2,
-      concurrencyTarget: 2,
-      maxConcurrency: 4,
-      scaleDownDelaySeconds: 300,
-      autoscalingWindowSeconds: 60,
-      maxQueue: 64,
-      autoscalingPolicy: "plinth",
-    },
-    deployments: [
-      {
-        id: "dep-1",
-        version: 1,
-        huggingFaceRepo: "org/minilm",
-        revision: null,
-        resolvedRevision: "abc123",
-        task: "feature-extraction",
-        engine: "transformers",
-        status: "ACTIVE",
-        error: null,
-        createdAt: "2025-01-01T00:00:00+00:00",
-        replicas: [
-          {
-            id: "r-1234567890ab",
-            state: "READY",
-            pid: 42,
-            port: 9001,
-            startedAt: null,
-            readyAt: null,
-            error: null,
-            cpuPercent: 37.4,
-            memoryBytes: 256 * 1024 * 1024,
-          },
-        ],
-        events: [],
-      },
-    ],
+const MODEL = minilmModel([
+  {
+    id: "r-1234567890ab",
+    state: "READY",
+    pid: 42,
+    port: 9001,
+    startedAt: null,
+    readyAt: null,
+    error: null,
+    cpuPercent: 37.4,
+    memoryBytes: 256 * 1024 * 1024,
   },
-};
-(MODEL.model as Record<string, unknown>).environments = environments(MODEL.model.scaling, MODEL.model.deployments[0]);
+]);
 
 function point(time: number, over: Record<string, unknown> = {}) {
   return {
