@@ -21,7 +21,8 @@ Each tick (every `tick_s`, or at once after `wake()` or when a router signals de
    `scaling.autoscaling_policy`, itself "plinth" unless chosen; see
    `serving.autoscaling`) through its `DeploymentAutoscaler`, replacing failed replicas with a
    backoff (1 s doubling to 30 s, reset once a replica stays READY for a minute). It starts
-   missing replicas and stops extra ones (STARTING first, then the least busy), draining them:
+   missing replicas and stops extra ones (STARTING first, then the least busy; not within a
+   tick of a start, so a policy cannot flap on the passes its own starts wake), draining them:
    out of the router, in-flight requests finish (up to `drain_grace_s`), then the runtime stops
    them. A READY replica the router dropped after a connection error rejoins it once it answers
    its health probe again;
@@ -383,9 +384,12 @@ class Controller:
                 dep.event("scaled", f"scaled from {len(live)} to {target} replicas")
             dep.target = target
         if target > len(live) and now >= dep.next_start_at:
+            dep.scaled_up_at = now
             for _ in range(target - len(live)):
                 self._start(dep, now)
-        elif target < len(live):
+        elif target < len(live) and now - dep.scaled_up_at >= self.tick_s:
+            # Not within a tick of a start: a policy whose answer depends on the replica count
+            # could otherwise start and stop replicas on every pass that the last one woke.
             # Not-ready replicas first (newest first), then the least busy ready ones.
             def cost(rec: ReplicaRecord) -> tuple[int, float, int]:
                 ready = rec.obs.state is ReplicaState.READY

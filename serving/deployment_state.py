@@ -53,6 +53,7 @@ class DeploymentState:
     failed_to_load: bool = False  # a replica failed while DEPLOYING: start no more
     backoff_s: float = 0.0
     next_start_at: float = float("-inf")
+    scaled_up_at: float = float("-inf")  # the last start the autoscaler asked for
     target: int | None = None
     autoscaler: DeploymentAutoscaler | None = None  # made in __post_init__ (needs `since`)
     dirty: bool = True  # observations changed since the last save
