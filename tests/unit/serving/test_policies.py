@@ -66,14 +66,14 @@ def test_plinth_grows_from_the_first_step_once_the_service_time_is_measured() ->
     assert sim.run(5, load=20, arrivals=10) > first
 
 
-def test_plinth_keeps_a_surplus_replica_one_cold_start_never_past_the_delay() -> None:
+def test_plinth_keeps_a_surplus_replica_most_of_a_cold_start_never_past_the_delay() -> None:
     # Delay 30 s, window 10 s; 40 req/s x 0.5 s x (1 + 10 / 20) / 2 = 15 replicas.
     sim = Sim(scaling(max_replicas=50), replicas=15, service_time_s=0.5, cold_start_s=10.0)
     assert sim.run(30, load=20.0, arrivals=40) == 15
     sim.run(11, load=0.5, arrivals=1)  # the window has forgotten the load: need 1
-    # Each replica went one cold start (10 s) after the need last reached it, not earlier.
+    # Each replica went 3/4 of a cold start (7.5 s) after the need last reached it, not earlier.
     assert sim.replicas > 1
-    assert sim.run(10, load=0.5, arrivals=1) == 1
+    assert sim.run(8, load=0.5, arrivals=1) == 1
     # A cold start longer than the delay: the delay wins (the longest a replica is kept).
     slow = Sim(scaling(max_replicas=50), replicas=1, service_time_s=0.5, cold_start_s=100.0)
     slow.run(30, load=20.0, arrivals=40)
@@ -103,8 +103,8 @@ def test_plinth_packs_replicas_only_when_measured_latency_allows() -> None:
 
     assert replicas(None, None) == 13  # nothing measured: the soft target, 25 / 2
     assert replicas(0.5, 1.0) == 13  # packed replicas are twice as slow: the soft target
-    # As fast when packed: max_concurrency 4 with square-root staffing, (25 + 5) / 4.
-    assert replicas(0.5, 0.55) == 8
+    # As fast when packed: max_concurrency 4 with square-root staffing, (25 + 0.5 x 5) / 4.
+    assert replicas(0.5, 0.55) == 7
 
 
 def test_plinth_sizes_a_new_burst_from_the_peaks_of_past_ones() -> None:
@@ -121,8 +121,36 @@ def test_plinth_sizes_a_new_burst_from_the_peaks_of_past_ones() -> None:
     # The third burst's first tick, at 8 req/s only (2 replicas' worth): sized at once for
     # the past bursts' rate, 40 req/s x 0.5 s at 2 per replica.
     assert sim.tick(load=1, arrivals=8) == 10
+    # For one cold start only: then the measured load decides, 8 req/s x 0.5 s = 4 in service.
+    assert sim.run(9, load=4, arrivals=8) == 10
+    assert sim.run(2, load=4, arrivals=8) < 5
     # Outside a burst the memory asks for nothing.
     assert sim.run(40, load=0.0) <= 1
+
+
+def test_plinth_keeps_the_smallest_burst_floor_through_short_pauses_only() -> None:
+    sim = Sim(scaling(max_replicas=50), replicas=1, service_time_s=0.5, cold_start_s=10.0)
+    for rate in (40, 24, 24):
+        sim.run(60, load=0.2, arrivals=0)
+        sim.run(2, load=0.2, arrivals=1)
+        sim.run(10, load=rate / 4, arrivals=rate)
+        sim.run(30, load=0.0)
+    assert len(sim.state.burst_peaks) == 3
+    # Pauses between this deployment's bursts: mostly 15 s, some 100 s (lower quartile 15 s).
+    sim.idle_gaps_s = (15.0,) * 6 + (100.0,) * 2
+    sim.run(10, load=6, arrivals=12)  # a smaller burst of the busy spell
+    # The pause is shorter than the short pauses: the smallest burst's need stays warm,
+    # well past rule 4's hold (5 s).
+    held = sim.run(13, load=0.0)
+    peaks = sim.state.burst_peaks
+    assert len(peaks) == 4 and held == min(peaks) > 1 and held < max(peaks)
+    # Longer than the short pauses: released (the last replica is rule 5's).
+    assert sim.run(10, load=0.0) <= 1
+    # Only long pauses (on/off traffic): the floor lasts three cold starts, not the pause.
+    sim.idle_gaps_s = (600.0,) * 4
+    sim.run(10, load=6, arrivals=12)
+    assert sim.run(25, load=0.0) == min(sim.state.burst_peaks) > 1
+    assert sim.run(15, load=0.0) <= 1  # 30 s, then rule 4's hold (7.5 s)
 
 
 def test_plinth_keeps_the_last_replica_when_its_history_says_a_request_is_near() -> None:
