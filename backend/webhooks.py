@@ -327,8 +327,11 @@ class WebhookSender:
                     sent = 0
                 if sent < self._batch:
                     self._wakeup.clear()
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                    # cancellation that lands as the event is set, and this loop never ends.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), self._poll_s)
+                        async with asyncio.timeout(self._poll_s):
+                            await self._wakeup.wait()
 
     async def send_due(self, client: httpx.AsyncClient) -> int:
         """Claim and send one round of due deliveries; returns how many were attempted."""

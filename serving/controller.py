@@ -147,8 +147,11 @@ class Controller:
                     await self.reconcile_once()
                 except Exception:  # a bug or a store outage must not kill the control loop
                     log.exception("reconcile failed; retrying on the next tick")
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                # cancellation that lands as the event is set, and this loop never ends.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._next_tick_s())
+                    async with asyncio.timeout(self._next_tick_s()):
+                        await self._wake.wait()
                 self._wake.clear()
         finally:
             health.cancel()

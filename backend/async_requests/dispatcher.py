@@ -127,8 +127,11 @@ class AsyncDispatcher:
                     started = 0
                 if started == 0:
                     self._wakeup.clear()
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                    # cancellation that lands as the event is set, and this loop never ends.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), self._poll_s)
+                        async with asyncio.timeout(self._poll_s):
+                            await self._wakeup.wait()
         finally:
             tasks = [task for task, _ in self._running.values()]
             for task in tasks:

@@ -200,3 +200,17 @@ async def test_a_clean_stop_hands_running_requests_back(
         await until(lambda: get(sessions, request_id).status == store.RUNNING)
     requeued = get(sessions, request_id)
     assert (requeued.status, requeued.lease_owner, requeued.attempts) == (store.QUEUED, None, 1)
+
+
+async def test_a_stop_that_lands_with_a_wakeup_is_not_lost(
+    sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    # On Python 3.11 asyncio.wait_for swallows a cancellation that arrives as the awaited event
+    # is set; the dispatcher's loop must stop anyway.
+    dispatcher = make(sessions, ScriptedPlane(lambda n: b'{"ok": true}'), settings)
+    task = asyncio.create_task(dispatcher.run())
+    await asyncio.sleep(0.2)  # idle: waiting for a wake-up
+    dispatcher.notify()
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=5)
+    assert task in done
