@@ -242,6 +242,10 @@ class Model:
 """
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.timeout(900)
 def test_push_watch_hot_reloads_without_a_new_version(
     platform: PlatformProcess, tmp_path: Path
@@ -256,6 +260,9 @@ def test_push_watch_hot_reloads_without_a_new_version(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Ctrl-C must reach it even when this run was started in the background, which
+        # ignores SIGINT for its children (and Python then installs no KeyboardInterrupt).
+        preexec_fn=_default_sigint,
     )  # fmt: skip
     output: list[str] = []
     assert watcher.stdout is not None
