@@ -31,7 +31,6 @@ Contract
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -55,6 +54,7 @@ from backend.db.session import session_scope
 from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.secrets import SecretBox
 from backend.settings import Settings
+from serving.aio import wake_or_timeout
 
 log = logging.getLogger("plinth.webhooks")
 
@@ -327,11 +327,7 @@ class WebhookSender:
                     sent = 0
                 if sent < self._batch:
                     self._wakeup.clear()
-                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
-                    # cancellation that lands as the event is set, and this loop never ends.
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self._poll_s):
-                            await self._wakeup.wait()
+                    await wake_or_timeout(self._wakeup, self._poll_s)
 
     async def send_due(self, client: httpx.AsyncClient) -> int:
         """Claim and send one round of due deliveries; returns how many were attempted."""

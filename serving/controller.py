@@ -48,6 +48,7 @@ from typing import Any
 import httpx
 
 from plinth.types import ReplicaState
+from serving.aio import wake_or_timeout
 from serving.autoscaling import make_policy
 from serving.deployment_state import DeploymentState, ReplicaRecord
 from serving.metrics import ServingMetrics
@@ -147,11 +148,7 @@ class Controller:
                     await self.reconcile_once()
                 except Exception:  # a bug or a store outage must not kill the control loop
                     log.exception("reconcile failed; retrying on the next tick")
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
-                # cancellation that lands as the event is set, and this loop never ends.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._next_tick_s()):
-                        await self._wake.wait()
+                await wake_or_timeout(self._wake, self._next_tick_s())
                 self._wake.clear()
         finally:
             health.cancel()

@@ -41,6 +41,7 @@ from backend.db.session import session_scope
 from backend.interfaces import PredictPlane
 from backend.settings import Settings
 from backend.webhooks import retry_delay_s
+from serving.aio import wake_or_timeout
 from serving.errors import ModelNotRoutable, ServingError
 
 log = logging.getLogger("plinth.async")
@@ -127,11 +128,7 @@ class AsyncDispatcher:
                     started = 0
                 if started == 0:
                     self._wakeup.clear()
-                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
-                    # cancellation that lands as the event is set, and this loop never ends.
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self._poll_s):
-                            await self._wakeup.wait()
+                    await wake_or_timeout(self._wakeup, self._poll_s)
         finally:
             tasks = [task for task, _ in self._running.values()]
             for task in tasks:

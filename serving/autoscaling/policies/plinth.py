@@ -265,8 +265,8 @@ class PlinthPolicy:
             found_at = ctx.now if ctx.history_since is None else ctx.history_since
         levels = min(need, s.max_replicas)
         needed_at[:levels] = [ctx.now] * levels
-        # Surplus replicas are kept for one cold start after the need last reached them,
-        # never past the delay (rule 4); the last replica is rule 5's.
+        # Surplus replicas are kept `surplus_hold` cold starts after the need last reached
+        # them, never past the delay (rule 4); the last replica is rule 5's.
         # Before any cold start is measured the break-even is unknown: keep for the delay.
         hold = (
             s.scale_down_delay_s

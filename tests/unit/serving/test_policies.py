@@ -140,7 +140,7 @@ def test_plinth_keeps_the_smallest_burst_floor_through_short_pauses_only() -> No
     sim.idle_gaps_s = (15.0,) * 6 + (100.0,) * 2
     sim.run(10, load=6, arrivals=12)  # a smaller burst of the busy spell
     # The pause is shorter than the short pauses: the smallest burst's need stays warm,
-    # well past rule 4's hold (5 s).
+    # well past rule 4's hold (7.5 s).
     held = sim.run(13, load=0.0)
     peaks = sim.state.burst_peaks
     assert len(peaks) == 4 and held == min(peaks) > 1 and held < max(peaks)
