@@ -134,11 +134,13 @@ class AsyncDispatcher:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if tasks:  # a clean stop: hand them back now instead of when the leases run out
-                try:
-                    self._in_transaction(lambda s: store.release(s, owner=self.owner))
-                except Exception:
-                    log.exception("releasing running async requests failed")
+            # A clean stop hands this owner's requests back now instead of when the leases run
+            # out; also when none is running here, since a stop that lands while a claim is
+            # committing loses the claimed list but not the claim.
+            try:
+                self._in_transaction(lambda s: store.release(s, owner=self.owner))
+            except Exception:
+                log.exception("releasing running async requests failed")
 
     async def _maintain(self, *, purge: bool) -> None:
         settings = self._settings
