@@ -87,6 +87,12 @@ def _target_check(rows: Sequence[Row], baselines: Sequence[str]) -> str:
         f"({'>=' if slo_ok else '<'} baseline), replica-seconds {cost_ratio:.2f}x the baseline's "
         f"(target <= 0.70), {oracle_ratio:.2f}x the oracle's (target <= 1.50): "
         f"**target {'met' if met else 'NOT met'}**."
+        + (
+            ""
+            if met
+            else " What stands between: `python -m benchmarks.autoscaling.warm_pool --onsets` "
+            "and `docs/decisions.md`."
+        )
     )
 
 

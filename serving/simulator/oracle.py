@@ -70,6 +70,11 @@ def oracle_replica_seconds(
     need = needed_per_bin(
         trace, max_concurrency=max_concurrency, max_replicas=max_replicas, bin_s=bin_s
     )
+    return schedule_cost(need, cold_start_s=cold_start_s, bin_s=bin_s)
+
+
+def schedule_cost(need: list[int], *, cold_start_s: float, bin_s: float = 1.0) -> float:
+    """Replica-seconds of the cheapest schedule that has `need[b]` replicas ready in bin b (3.)."""
     total = 0.0
     for k in range(1, (max(need) if need else 0) + 1):
         last_end: int | None = None
