@@ -50,13 +50,28 @@ class QueueFull(ServingError):
     status = 429
     type = "queue_full"
 
-    def __init__(self, model_name: str, *, max_queue: int, retry_after_s: float) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        max_queue: int,
+        retry_after_s: float,
+        ready: int | None = None,
+        max_replicas: int | None = None,
+    ) -> None:
         self.retry_after_s = max(1, math.ceil(retry_after_s))
-        super().__init__(
-            f"model '{model_name}' is overloaded: {max_queue} requests are already queued; "
-            f"retry in {self.retry_after_s} s",
-            headers={"Retry-After": str(self.retry_after_s)},
+        message = (
+            f"model '{model_name}' is overloaded: {max_queue} "
+            f"{'request is' if max_queue == 1 else 'requests are'} already queued; "
+            f"retry in {self.retry_after_s} s"
         )
+        if max_replicas is not None and ready is not None and ready >= max_replicas:
+            # More of this load needs more capacity than the bounds allow: say which knob.
+            message += (
+                f". It runs at its maximum of {max_replicas} replicas: for more, raise it "
+                f"(`plinth scale {model_name} --max N`) or the queue (`--max-queue N`)"
+            )
+        super().__init__(message, headers={"Retry-After": str(self.retry_after_s)})
         self.model_name = model_name
 
 

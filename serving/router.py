@@ -145,6 +145,7 @@ class Router:
         self.model_name = model_name
         self.max_concurrency = scaling.max_concurrency
         self.max_queue = scaling.max_queue
+        self.max_replicas = scaling.max_replicas
         self._clock = clock
         self._on_demand = on_demand
         self._on_suspect = on_suspect
@@ -277,6 +278,7 @@ class Router:
     def update_scaling(self, scaling: Scaling) -> None:
         self.max_concurrency = scaling.max_concurrency
         self.max_queue = scaling.max_queue
+        self.max_replicas = scaling.max_replicas
         size = scaling.max_replicas * scaling.max_concurrency
         if size > self._pool_size:
             # Requests in flight keep using the old client; it is closed with the router.
@@ -494,7 +496,11 @@ class Router:
         # A retry was admitted already: it skips the bound and goes first, it arrived earlier.
         if not retry and len(self._waiters) >= self.max_queue:
             raise QueueFull(
-                self.model_name, max_queue=self.max_queue, retry_after_s=self.retry_after_s()
+                self.model_name,
+                max_queue=self.max_queue,
+                retry_after_s=self.retry_after_s(),
+                ready=len(self._ready),
+                max_replicas=self.max_replicas,
             )
         # A waiting retry takes whichever replica comes first: a replacement, or the failed one
         # once its health check has put it back (the router dropped it on the failure).

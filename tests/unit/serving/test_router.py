@@ -88,6 +88,29 @@ async def test_queue_is_first_in_first_out(
     assert replicas.entered == [0, 1, 2, 3, 4, 5]
 
 
+async def test_queue_full_says_which_bound_to_raise_once_at_max_replicas(
+    make_router: RouterFactory, replicas: FakeReplicas
+) -> None:
+    replicas.hold = asyncio.Event()
+    # One of at most two replicas ready: the autoscaler can still add one, so no advice.
+    router = make_router("a", max_replicas=2, max_concurrency=1, concurrency_target=1, max_queue=1)
+    held = [asyncio.create_task(router.forward(payload(i))) for i in range(2)]
+    await settle()
+    with pytest.raises(QueueFull) as scaling:
+        await router.forward(payload(99))
+    assert "maximum" not in scaling.value.message
+    # At the maximum: the error names the knobs that add capacity.
+    router.add_replica("b", "http://b.replica")
+    held.append(asyncio.create_task(router.forward(payload(2))))  # b took the queued one
+    await settle()
+    with pytest.raises(QueueFull) as at_max:
+        await router.forward(payload(99))
+    assert "maximum of 2 replicas" in at_max.value.message
+    assert "plinth scale m --max N" in at_max.value.message
+    replicas.hold.set()
+    await asyncio.gather(*held)
+
+
 async def test_queue_full_answers_429_with_retry_after_from_drain_rate(
     make_router: RouterFactory, replicas: FakeReplicas
 ) -> None:
