@@ -37,12 +37,18 @@ def register_up(subparsers: Any) -> None:
     _add_common(parser)
     parser.add_argument("--host", default=None, help="bind address (PLINTH_HOST)")
     parser.add_argument("--port", type=int, default=None, help="bind port (PLINTH_PORT)")
+    parser.add_argument(
+        "--standby",
+        action="store_true",
+        help="if another control plane runs on this database, wait and take over when it stops",
+    )
     parser.set_defaults(func=_up)
 
 
 def _up(args: argparse.Namespace) -> int:
     from backend.auth.bootstrap import UnsafeConfiguration
-    from backend.platform import serve
+    from backend.lease import LeaseBusy
+    from backend.platform import LeaseLost, serve
     from backend.secrets import SecretKeyError
     from serving.replica import event_loop_factory
 
@@ -76,6 +82,13 @@ def _up(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    def standby(holder: str | None) -> None:
+        print(
+            f"Standby: another control plane runs on this database ({holder or 'unknown'}); "
+            "taking over when it stops. Ctrl-C to give up.",
+            flush=True,
+        )
+
     print(
         f"Starting Plinth (database: {settings.effective_database_url.split('@')[-1]}) ...",
         flush=True,
@@ -83,10 +96,26 @@ def _up(args: argparse.Namespace) -> int:
     try:
         # uvloop: the gateway's event loop costs about half as much per request as asyncio's.
         with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            runner.run(serve(settings, on_ready=ready, on_admin_key=admin_key))
+            runner.run(
+                serve(
+                    settings,
+                    on_ready=ready,
+                    on_admin_key=admin_key,
+                    standby=args.standby,
+                    on_standby=standby,
+                )
+            )
     except (UnsafeConfiguration, SecretKeyError) as err:
         print(f"plinth up: {err}", file=sys.stderr)
         return 2
+    except (LeaseBusy, LeaseLost) as err:
+        print(f"plinth up: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if args.standby:  # Ctrl-C while waiting for the lease: nothing was started
+            print("Plinth standby stopped.", flush=True)
+            return 0
+        raise
     except OSError as err:
         print(f"plinth up: {err}", file=sys.stderr)
         return 1

@@ -7,6 +7,11 @@ controller reconciles: every ACTIVE deployment comes back to its minimum. The as
 and the webhook sender (`backend.async_requests`, `backend.webhooks`) and the batch worker run
 in the same loop; their work is in the database, so a restart picks it up.
 
+One control plane per database (`backend.lease`): before it touches the database `plinth up`
+takes the control-plane lease, and a second one on the same database stops at once saying who
+holds it, or with `standby=True` (`plinth up --standby`) waits and takes over when the holder
+stops or dies. A PostgreSQL lease lost with its connection and not retaken stops the platform.
+
 Security at start (`backend.auth.bootstrap`): an unsafe bind (non-loopback with auth disabled,
 or without PLINTH_SECRET_KEY) refuses to start before anything runs; on a database with no API
 key an admin key is created, written to `$PLINTH_HOME/credentials` and handed to `on_admin_key`
@@ -32,9 +37,10 @@ from backend.auth.bootstrap import check_bind, ensure_admin_key
 from backend.control_store import SqlControlStore
 from backend.db.migrate import upgrade_database
 from backend.db.session import make_engine
+from backend.lease import Lease, LeaseBusy, acquire_lease, holder_description
 from backend.logs import replica_log_root
 from backend.metrics_store import MetricsSampler, MetricsStore
-from backend.secrets import load_secret_box
+from backend.secrets import SecretBox, load_secret_box
 from backend.settings import Settings
 from backend.temporal_server import TemporalDevServer
 from backend.webhooks import WebhookSender
@@ -122,16 +128,71 @@ async def serve(
     *,
     on_ready: Callable[[str], None] | None = None,
     on_admin_key: Callable[[str], None] | None = None,
+    standby: bool = False,
+    on_standby: Callable[[str | None], None] | None = None,
 ) -> None:
     """Run the platform until SIGINT/SIGTERM, then stop replicas, worker and Temporal in order.
 
     Raises `UnsafeConfiguration` / `SecretKeyError` before starting anything if the settings
-    are unsafe (see the module docstring).
+    are unsafe (see the module docstring), and `LeaseBusy` if another control plane runs on
+    the database (unless `standby`: then `on_standby(holder)` is told once, and it waits).
     """
     check_bind(settings)
     secret_box = load_secret_box(settings)
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.log_dir.mkdir(parents=True, exist_ok=True)
+    lease = await _take_lease(settings, standby=standby, on_standby=on_standby)
+    try:
+        await _serve(settings, lease, secret_box, on_ready=on_ready, on_admin_key=on_admin_key)
+    finally:
+        await asyncio.to_thread(lease.release)
+
+
+LEASE_CHECK_S = 5.0
+
+
+async def _take_lease(
+    settings: Settings, *, standby: bool, on_standby: Callable[[str | None], None] | None
+) -> Lease:
+    holder = holder_description(settings.base_url)
+    told = False
+    while True:
+        try:
+            return await asyncio.to_thread(
+                acquire_lease, settings.effective_database_url, holder=holder
+            )
+        except LeaseBusy as busy:
+            if not standby:
+                raise
+            if not told and on_standby is not None:
+                on_standby(busy.holder)
+                told = True
+        await asyncio.sleep(1.0)
+
+
+class LeaseLost(RuntimeError):
+    pass
+
+
+async def _keep_lease(lease: Lease) -> None:
+    """Returns never while the lease holds; raises `LeaseLost` (the platform stops) otherwise."""
+    while True:
+        await asyncio.sleep(LEASE_CHECK_S)
+        if not await asyncio.to_thread(lease.check):
+            raise LeaseLost(
+                "lost the control-plane lease (the database connection broke and another "
+                "control plane took over): stopping so that only one controller acts"
+            )
+
+
+async def _serve(
+    settings: Settings,
+    lease: Lease,
+    secret_box: SecretBox,
+    *,
+    on_ready: Callable[[str], None] | None,
+    on_admin_key: Callable[[str], None] | None,
+) -> None:
     url = settings.effective_database_url
     await asyncio.to_thread(upgrade_database, url)
     engine = make_engine(url)
@@ -208,6 +269,7 @@ async def serve(
             asyncio.create_task(batch_worker.run(), name="batch-worker"),
             asyncio.create_task(dispatcher.run(), name="async-dispatcher"),
             asyncio.create_task(sender.run(), name="webhook-sender"),
+            asyncio.create_task(_keep_lease(lease), name="control-plane-lease"),
         ]
         # Import the engines' libraries in a fork server now, so the first replicas fork in
         # well under a second instead of paying seconds of imports (docs/benchmarks/cold_start.md).
@@ -241,6 +303,9 @@ async def serve(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         failed = [t for t in tasks if not t.cancelled() and t.exception() is not None]
+        lost = [t.exception() for t in failed if isinstance(t.exception(), LeaseLost)]
+        if lost:
+            raise LeaseLost(str(lost[0]))
         if failed and not stop.is_set():
             raise RuntimeError(f"platform component {failed[0].get_name()} failed") from (
                 failed[0].exception()

@@ -208,6 +208,53 @@ def test_sigkill_leaves_no_orphans_and_restart_restores(tmp_path: Path, tiny_hf_
         second.stop()
 
 
+def test_one_control_plane_per_database_and_a_standby_takes_over(
+    platform: PlatformProcess, tiny_hf_home: Path
+) -> None:
+    platform.deploy(
+        name="gen",
+        huggingFaceRepo="plinth-test/tiny-gpt2",
+        scaling={"minReplicas": 1, "maxReplicas": 1},
+    )
+    assert wait_status(platform, "gen")["status"] == "ACTIVE"
+    replica = platform.deployment("gen")["replicas"]
+    assert [r["state"] for r in replica] == ["READY"]
+
+    # A second `plinth up` on the same state stops at once, names the first, starts nothing.
+    second = PlatformProcess(platform.home, tiny_hf_home, log_name="second.log")
+    second.launch()
+    assert second.proc is not None
+    assert second.proc.wait(timeout=60) == 1
+    assert "another Plinth control plane runs on this database" in second.logs()
+    assert platform.url in second.logs()  # who holds it
+    assert platform.deployment("gen")["replicas"] == replica  # the first one's view, unchanged
+    assert len(live_replica_pids(platform)) == 1
+
+    # A standby waits, then takes over when the holder stops, and restores the deployment.
+    standby = PlatformProcess(
+        platform.home, tiny_hf_home, args=["--standby"], log_name="standby.log"
+    ).launch()
+    try:
+        wait_for(lambda: "Standby:" in standby.logs(), 60, "the standby to wait for the lease")
+        assert standby.proc is not None and standby.proc.poll() is None
+        assert platform.stop() == 0
+        standby.wait_healthy(90)
+        wait_for(
+            lambda: [r["state"] for r in standby.deployment("gen")["replicas"]] == ["READY"],
+            90,
+            "the standby to bring the deployment back",
+        )
+        resp = httpx.post(
+            f"{standby.url}/v1/models/gen/predict",
+            json={"inputs": "hello", "parameters": {"max_new_tokens": 3}},
+            headers=standby.headers,
+            timeout=30,
+        )
+        assert resp.status_code == 200, resp.text
+    finally:
+        assert standby.stop() == 0
+
+
 def test_bootstrap_key_auth_and_secrets_stay_out_of_logs(platform: PlatformProcess) -> None:
     key = platform.api_key
     assert key is not None and key.startswith("pl_")

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,17 @@ query Model($name: String!) {
 
 
 class PlatformProcess:
-    def __init__(self, home: Path, hf_home: Path, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        hf_home: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+        log_name: str = "plinth-up.log",
+    ) -> None:
         self.home = home
+        self.args = list(args)
         self.hf_home = hf_home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -58,18 +67,26 @@ class PlatformProcess:
                 self.env.pop(inherited, None)
         self.proc: subprocess.Popen[bytes] | None = None
         self.api_key: str | None = None
-        self.log_path = home / "plinth-up.log"
+        self.log_path = home / log_name
 
     def start(self, timeout_s: float = 60.0) -> PlatformProcess:
+        return self.launch().wait_healthy(timeout_s)
+
+    def launch(self) -> PlatformProcess:
+        """Start `plinth up` without waiting for it (a standby, say, is not healthy yet)."""
         self.home.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "plinth"), "up"],
+            [str(Path(sys.executable).parent / "plinth"), "up", *self.args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         log.close()
+        return self
+
+    def wait_healthy(self, timeout_s: float = 60.0) -> PlatformProcess:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
