@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from backend.db.session import make_engine
 from backend.lease import LeaseBusy, acquire_lease
+from tests.support.lease_holder import lease_held_elsewhere
 
 pytestmark = pytest.mark.integration
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_one_holder_per_database_named_in_the_refusal(postgres_url: str) -> None:
@@ -34,26 +29,7 @@ def test_one_holder_per_database_named_in_the_refusal(postgres_url: str) -> None
 
 
 def test_a_killed_holder_frees_the_lease(postgres_url: str) -> None:
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import time
-                from backend.lease import acquire_lease
-                lease = acquire_lease({postgres_url!r}, holder="doomed")
-                print("held", flush=True)
-                time.sleep(60)
-                """
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with lease_held_elsewhere(postgres_url, "doomed") as holder:
         with pytest.raises(LeaseBusy, match="doomed"):
             acquire_lease(postgres_url, holder="next")
         holder.kill()
@@ -68,11 +44,6 @@ def test_a_killed_holder_frees_the_lease(postgres_url: str) -> None:
                 time.sleep(0.1)
         assert lease is not None, "the lease outlived its killed holder"
         lease.release()
-    finally:
-        holder.kill()
-        holder.wait(timeout=10)
-        if holder.stdout is not None:
-            holder.stdout.close()
 
 
 def _terminate_lease_sessions(postgres_url: str, application_name: str) -> None:

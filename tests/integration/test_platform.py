@@ -191,21 +191,26 @@ def test_sigkill_leaves_no_orphans_and_restart_restores(tmp_path: Path, tiny_hf_
     second = PlatformProcess(tmp_path / "plinth", tiny_hf_home)
     second.start()
     try:
-        wait_for(
-            lambda: [r["state"] for r in second.deployment("gen")["replicas"]] == ["READY"],
-            90,
-            "the ACTIVE deployment to come back",
-        )
-        resp = httpx.post(
-            f"{second.url}/v1/models/gen/predict",
-            json={"inputs": "hello", "parameters": {"max_new_tokens": 3}},
-            headers=second.headers,
-            timeout=30,
-        )
-        assert resp.status_code == 200, resp.text
-        assert "generated_text" in resp.json()[0]
+        assert_restored(second, "gen")
     finally:
         second.stop()
+
+
+def assert_restored(platform: PlatformProcess, name: str) -> None:
+    """The ACTIVE generator deployment `name` is back at its one replica and answers."""
+    wait_for(
+        lambda: [r["state"] for r in platform.deployment(name)["replicas"]] == ["READY"],
+        90,
+        "the ACTIVE deployment to come back",
+    )
+    resp = httpx.post(
+        f"{platform.url}/v1/models/{name}/predict",
+        json={"inputs": "hello", "parameters": {"max_new_tokens": 3}},
+        headers=platform.headers,
+        timeout=30,
+    )
+    assert resp.status_code == 200, resp.text
+    assert "generated_text" in resp.json()[0]
 
 
 def test_one_control_plane_per_database_and_a_standby_takes_over(
@@ -239,18 +244,7 @@ def test_one_control_plane_per_database_and_a_standby_takes_over(
         assert standby.proc is not None and standby.proc.poll() is None
         assert platform.stop() == 0
         standby.wait_healthy(90)
-        wait_for(
-            lambda: [r["state"] for r in standby.deployment("gen")["replicas"]] == ["READY"],
-            90,
-            "the standby to bring the deployment back",
-        )
-        resp = httpx.post(
-            f"{standby.url}/v1/models/gen/predict",
-            json={"inputs": "hello", "parameters": {"max_new_tokens": 3}},
-            headers=standby.headers,
-            timeout=30,
-        )
-        assert resp.status_code == 200, resp.text
+        assert_restored(standby, "gen")
     finally:
         assert standby.stop() == 0
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from backend.lease import LeaseBusy, acquire_lease
+from tests.support.lease_holder import lease_held_elsewhere
 
 
 def url_of(path: Path) -> str:
@@ -49,33 +47,9 @@ def test_an_in_memory_database_is_never_shared(tmp_path: Path) -> None:
 
 def test_a_killed_holder_frees_the_lease(tmp_path: Path) -> None:
     url = url_of(tmp_path / "plinth.db")
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import sys, time
-                from backend.lease import acquire_lease
-                lease = acquire_lease({url!r}, holder="doomed")
-                print("held", flush=True)
-                time.sleep(60)
-                """
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[3],
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    with lease_held_elsewhere(url, "doomed") as holder:
         with pytest.raises(LeaseBusy, match="doomed"):
             acquire_lease(url, holder="next")
         holder.kill()
         holder.wait(timeout=10)
         acquire_lease(url, holder="next").release()  # SIGKILL left no lock behind
-    finally:
-        holder.kill()
-        holder.wait(timeout=10)
-        if holder.stdout is not None:
-            holder.stdout.close()
