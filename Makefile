@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PIP_FLAGS ?= --disable-pip-version-check -q
+PYTEST_ARGS ?= --durations=25  # the slowest tests, to keep `make test` within its 15 minutes
 
 .PHONY: up test install lint format services browser clean-venv console console-test schema-check
 

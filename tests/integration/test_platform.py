@@ -166,7 +166,9 @@ def test_missing_repo_fails_with_reason_and_leaves_no_replica(platform: Platform
     assert live_replica_pids(platform) == []
 
 
-def test_sigkill_leaves_no_orphans_and_restart_restores(tmp_path: Path, tiny_hf_home: Path) -> None:
+def test_sigkill_leaves_no_orphans_restart_restores_and_one_control_plane_per_database(
+    tmp_path: Path, tiny_hf_home: Path
+) -> None:
     first = PlatformProcess(tmp_path / "plinth", tiny_hf_home).start()
     try:
         first.deploy(
@@ -192,6 +194,29 @@ def test_sigkill_leaves_no_orphans_and_restart_restores(tmp_path: Path, tiny_hf_
     second.start()
     try:
         assert_restored(second, "gen")
+        replicas = second.deployment("gen")["replicas"]
+
+        # One control plane per database: a third `plinth up` on the same state stops at once,
+        # names the running one and changes nothing.
+        third = PlatformProcess(second.home, tiny_hf_home, log_name="third.log").launch()
+        assert third.proc is not None and third.proc.wait(timeout=60) == 1
+        assert "another Plinth control plane runs on this database" in third.logs()
+        assert second.url in third.logs()  # who holds it
+        assert second.deployment("gen")["replicas"] == replicas
+        assert len(live_replica_pids(second)) == 1
+
+        # A standby waits, then takes over when the holder stops, and restores the deployment.
+        standby = PlatformProcess(
+            second.home, tiny_hf_home, args=["--standby"], log_name="standby.log"
+        ).launch()
+        try:
+            wait_for(lambda: "Standby:" in standby.logs(), 60, "the standby to wait for the lease")
+            assert standby.proc is not None and standby.proc.poll() is None
+            assert second.stop() == 0
+            standby.wait_healthy(90)
+            assert_restored(standby, "gen")
+        finally:
+            assert standby.stop() == 0
     finally:
         second.stop()
 
@@ -211,42 +236,6 @@ def assert_restored(platform: PlatformProcess, name: str) -> None:
     )
     assert resp.status_code == 200, resp.text
     assert "generated_text" in resp.json()[0]
-
-
-def test_one_control_plane_per_database_and_a_standby_takes_over(
-    platform: PlatformProcess, tiny_hf_home: Path
-) -> None:
-    platform.deploy(
-        name="gen",
-        huggingFaceRepo="plinth-test/tiny-gpt2",
-        scaling={"minReplicas": 1, "maxReplicas": 1},
-    )
-    assert wait_status(platform, "gen")["status"] == "ACTIVE"
-    replica = platform.deployment("gen")["replicas"]
-    assert [r["state"] for r in replica] == ["READY"]
-
-    # A second `plinth up` on the same state stops at once, names the first, starts nothing.
-    second = PlatformProcess(platform.home, tiny_hf_home, log_name="second.log")
-    second.launch()
-    assert second.proc is not None
-    assert second.proc.wait(timeout=60) == 1
-    assert "another Plinth control plane runs on this database" in second.logs()
-    assert platform.url in second.logs()  # who holds it
-    assert platform.deployment("gen")["replicas"] == replica  # the first one's view, unchanged
-    assert len(live_replica_pids(platform)) == 1
-
-    # A standby waits, then takes over when the holder stops, and restores the deployment.
-    standby = PlatformProcess(
-        platform.home, tiny_hf_home, args=["--standby"], log_name="standby.log"
-    ).launch()
-    try:
-        wait_for(lambda: "Standby:" in standby.logs(), 60, "the standby to wait for the lease")
-        assert standby.proc is not None and standby.proc.poll() is None
-        assert platform.stop() == 0
-        standby.wait_healthy(90)
-        assert_restored(standby, "gen")
-    finally:
-        assert standby.stop() == 0
 
 
 def test_bootstrap_key_auth_and_secrets_stay_out_of_logs(platform: PlatformProcess) -> None:
