@@ -59,7 +59,9 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install services browser lint schema-check console console-test
+# The checks before pytest run two at a time (mypy and the console's tests take a core each).
+test: install services browser
+	@$(MAKE) --no-print-directory -j2 lint schema-check console console-test
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean-venv:
