@@ -17,16 +17,19 @@ Contract:
   never shared: its lease is always granted.
 - Either is released by `Lease.release()` and by the end of the process, SIGKILL included
   (the kernel drops the `flock`; PostgreSQL drops the lock with the connection).
-- `Lease.check()` says whether the lease is still held. A file lock cannot be lost; a
-  PostgreSQL lock is lost with its connection (a database restart, a network cut): `check()`
-  then reconnects and takes it again if nobody else has, else answers False and the platform
-  stops, so that two controllers never act at once.
+- `Lease.check()` answers False once the lease is known to be someone else's. A file lock
+  cannot be lost; a PostgreSQL lock is lost with its connection (a database restart, a network
+  cut): `check()` then reconnects and takes it again if nobody else has, and answers False if
+  another process holds it now (the platform stops, so that two controllers never act at
+  once). While the database cannot be reached it answers True and tries again next time: a
+  database blip does not take the serving replicas down.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import socket
 from datetime import UTC, datetime
@@ -39,6 +42,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from backend.db.session import normalize_url
+
+log = logging.getLogger("plinth.lease")
 
 LEASE_KEY = 0x506C696E  # "Plin": the advisory lock key of the controller lease
 _PG_NAME_MAX = 63  # PostgreSQL truncates application_name beyond this
@@ -139,7 +144,7 @@ class _FileLease:
 
 
 class _PgLease:
-    def __init__(self, engine: Engine, conn: Connection) -> None:
+    def __init__(self, engine: Engine, conn: Connection | None) -> None:
         self._engine = engine
         self._conn: Connection | None = conn
 
@@ -174,8 +179,12 @@ class _PgLease:
         # The connection, and with it the lock, is gone: take it again unless someone has.
         try:
             self._conn = _take(self._engine)
-        except DBAPIError:
-            return False
+        except DBAPIError as err:
+            # The database is unreachable: nobody can take the lock while we cannot either
+            # (PostgreSQL keeps a session it has not seen die, and its lock, until its keepalive
+            # gives up), and replicas keep serving meanwhile. Try again at the next check.
+            log.warning("control-plane lease: database unreachable (%s); retrying", err)
+            return True
         return self._conn is not None
 
     def release(self) -> None:

@@ -181,7 +181,7 @@ async def _keep_lease(lease: Lease) -> None:
         if not await asyncio.to_thread(lease.check):
             raise LeaseLost(
                 "lost the control-plane lease (the database connection broke and another "
-                "control plane took over): stopping so that only one controller acts"
+                "control plane took it meanwhile): stopping so that only one controller acts"
             )
 
 

@@ -53,3 +53,22 @@ def test_a_killed_holder_frees_the_lease(tmp_path: Path) -> None:
         holder.kill()
         holder.wait(timeout=10)
         acquire_lease(url, holder="next").release()  # SIGKILL left no lock behind
+
+
+def test_an_unreachable_postgres_does_not_end_the_lease() -> None:
+    # The lease's connection is gone and the database refuses connections (nothing listens):
+    # nobody else can take the lock either, so the holder keeps serving and checks again.
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from backend.lease import _PgLease
+    from serving.runtime_local import free_port
+
+    engine = create_engine(
+        f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test",
+        poolclass=NullPool,
+        connect_args={"connect_timeout": 2},
+    )
+    lease = _PgLease(engine, None)
+    assert lease.check()
+    lease.release()
