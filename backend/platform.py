@@ -10,7 +10,7 @@ in the same loop; their work is in the database, so a restart picks it up.
 One control plane per database (`backend.lease`): before it touches the database `plinth up`
 takes the control-plane lease, and a second one on the same database stops at once saying who
 holds it, or with `standby=True` (`plinth up --standby`) waits and takes over when the holder
-stops or dies. A PostgreSQL lease lost with its connection and not retaken stops the platform.
+stops or dies. A PostgreSQL lease that another process took over stops the platform.
 
 Security at start (`backend.auth.bootstrap`): an unsafe bind (non-loopback with auth disabled,
 or without PLINTH_SECRET_KEY) refuses to start before anything runs; on a database with no API
