@@ -47,8 +47,8 @@ def register_up(subparsers: Any) -> None:
 
 def _up(args: argparse.Namespace) -> int:
     from backend.auth.bootstrap import UnsafeConfiguration
-    from backend.lease import LeaseBusy
-    from backend.platform import LeaseLost, serve
+    from backend.lease import LeaseBusy, LeaseLost, database_label
+    from backend.platform import serve
     from backend.secrets import SecretKeyError
     from serving.replica import event_loop_factory
 
@@ -90,7 +90,7 @@ def _up(args: argparse.Namespace) -> int:
         )
 
     print(
-        f"Starting Plinth (database: {settings.effective_database_url.split('@')[-1]}) ...",
+        f"Starting Plinth (database: {database_label(settings.effective_database_url)}) ...",
         flush=True,
     )
     try:

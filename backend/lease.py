@@ -62,6 +62,10 @@ class LeaseBusy(RuntimeError):
         )
 
 
+class LeaseLost(RuntimeError):
+    """Another control plane took this one's lease while its connection was broken."""
+
+
 class Lease(Protocol):
     def check(self) -> bool: ...
 

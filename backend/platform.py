@@ -37,7 +37,7 @@ from backend.auth.bootstrap import check_bind, ensure_admin_key
 from backend.control_store import SqlControlStore
 from backend.db.migrate import upgrade_database
 from backend.db.session import make_engine
-from backend.lease import Lease, LeaseBusy, acquire_lease, holder_description
+from backend.lease import Lease, LeaseBusy, LeaseLost, acquire_lease, holder_description
 from backend.logs import replica_log_root
 from backend.metrics_store import MetricsSampler, MetricsStore
 from backend.secrets import SecretBox, load_secret_box
@@ -170,10 +170,6 @@ async def _take_lease(
         await asyncio.sleep(1.0)
 
 
-class LeaseLost(RuntimeError):
-    pass
-
-
 async def _keep_lease(lease: Lease) -> None:
     """Returns never while the lease holds; raises `LeaseLost` (the platform stops) otherwise."""
     while True:
@@ -303,9 +299,9 @@ async def _serve(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         failed = [t for t in tasks if not t.cancelled() and t.exception() is not None]
-        lost = [t.exception() for t in failed if isinstance(t.exception(), LeaseLost)]
-        if lost:
-            raise LeaseLost(str(lost[0]))
+        for task in failed:
+            if isinstance(lost := task.exception(), LeaseLost):
+                raise lost
         if failed and not stop.is_set():
             raise RuntimeError(f"platform component {failed[0].get_name()} failed") from (
                 failed[0].exception()

@@ -43,10 +43,24 @@ from benchmarks.autoscaling.__main__ import (
     SLO_SLACK_S,
     load_traces,
 )
-from serving.simulator.oracle import needed_per_bin, schedule_cost
+from serving.simulator.oracle import needed_per_bin, oracle_replica_seconds, schedule_cost
 from serving.simulator.traces import Trace
 
 HOLDS_S = (0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 45.0, 60.0)
+
+
+def _need(trace: Trace) -> list[int]:
+    """The oracle's replicas per 1-s bin for the benchmark's Scaling."""
+    return needed_per_bin(
+        trace, max_concurrency=SCALING.max_concurrency, max_replicas=SCALING.max_replicas
+    )
+
+
+def _onsets(trace: Trace) -> list[int]:
+    """Requests after a pause of at least a cold start (within shorter pauses a policy may still
+    have its other replicas: the oracle keeps them)."""
+    arrivals, cold = trace.arrivals, CONFIG.cold_start_s
+    return [i for i in range(1, len(arrivals)) if arrivals[i] - arrivals[i - 1] >= cold]
 
 
 def onset_misses(trace: Trace, first: int, warm: int) -> int:
@@ -73,14 +87,10 @@ def onset_misses(trace: Trace, first: int, warm: int) -> int:
 
 def trade_off(trace: Trace, holds: tuple[float, ...] = HOLDS_S) -> list[tuple[float, float, int]]:
     """(hold, cost, least misses) for each hold of the second warm replica."""
-    need = needed_per_bin(
-        trace, max_concurrency=SCALING.max_concurrency, max_replicas=SCALING.max_replicas
-    )
+    need = _need(trace)
     arrivals = trace.arrivals
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    # Onsets: requests after a pause of at least a cold start. Within shorter pauses a policy
-    # may still have its other replicas (the oracle keeps them), so no misses are counted there.
-    onsets = [i + 1 for i, g in enumerate(gaps) if g >= CONFIG.cold_start_s]
+    onsets = _onsets(trace)
     misses_with = {w: {i: onset_misses(trace, i, w) for i in onsets} for w in (1, 2)}
     first = onset_misses(trace, 0, 0)  # min_replicas 0: nothing is warm before the first request
     rows = []
@@ -104,11 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.trace not in traces:
         parser.error(f"unknown --trace {args.trace!r} (known: {sorted(traces)})")
     trace = traces[args.trace]
-    oracle = schedule_cost(
-        needed_per_bin(
-            trace, max_concurrency=SCALING.max_concurrency, max_replicas=SCALING.max_replicas
-        ),
+    oracle = oracle_replica_seconds(
+        trace,
+        max_concurrency=SCALING.max_concurrency,
         cold_start_s=CONFIG.cold_start_s,
+        max_replicas=SCALING.max_replicas,
     )
     print(f"{trace.name}: {len(trace)} requests, oracle {oracle:.0f} replica-seconds")
     print("| 2nd replica held (s) | cost estimate | x oracle | least misses | SLO at most |")
@@ -123,11 +133,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_onsets(trace: Trace) -> None:
     """Per burst onset: arrivals in its first 2 and 4 s, oracle replicas in its two cold starts."""
-    need = needed_per_bin(
-        trace, max_concurrency=SCALING.max_concurrency, max_replicas=SCALING.max_replicas
-    )
+    need = _need(trace)
     arrivals, cold = trace.arrivals, CONFIG.cold_start_s
-    firsts = [0] + [i for i in range(1, len(arrivals)) if arrivals[i] - arrivals[i - 1] >= cold]
+    firsts = [0, *_onsets(trace)]
     print("\n| onset (s) | arrivals in 2 s | in 4 s | replicas, 1st cold start | 2nd |")
     print("|---|---|---|---|---|")
     rows = []
